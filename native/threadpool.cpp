@@ -1,0 +1,145 @@
+#include "threadpool.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace graft {
+namespace {
+
+class Pool {
+ public:
+  explicit Pool(int n) { start(n); }
+  ~Pool() { stop(); }
+
+  int size() const { return size_; }
+
+  void resize(int n) {
+    stop();
+    start(n);
+  }
+
+  void run(const std::function<void(int, int)>& fn) {
+    if (size_ == 1 || inside_) {
+      fn(0, 1);
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      job_ = &fn;
+      pending_.store(size_ - 1, std::memory_order_release);
+      generation_++;
+    }
+    cv_.notify_all();
+    inside_ = true;
+    fn(0, size_);
+    inside_ = false;
+    // Spin briefly, then yield, until every worker has finished.
+    int spins = 0;
+    while (pending_.load(std::memory_order_acquire) != 0) {
+      if (++spins > 2000) std::this_thread::yield();
+    }
+    job_ = nullptr;
+  }
+
+ private:
+  void start(int n) {
+    size_ = std::max(1, n);
+    quit_ = false;
+    for (int i = 1; i < size_; i++) workers_.emplace_back([this, i] { loop(i); });
+  }
+
+  void stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      quit_ = true;
+      generation_++;
+    }
+    cv_.notify_all();
+    for (auto& t : workers_) t.join();
+    workers_.clear();
+  }
+
+  void loop(int index) {
+    uint64_t seen = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      seen = generation_.load();
+    }
+    while (true) {
+      const std::function<void(int, int)>* job = nullptr;
+      // Spin a little before sleeping: kernels are called back to back.
+      for (int spin = 0; spin < 200000; spin++) {
+        if (generation_.load(std::memory_order_acquire) != seen) break;
+      }
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return generation_.load() != seen || quit_; });
+        if (quit_) return;
+        seen = generation_.load();
+        job = job_;
+      }
+      inside_ = true;
+      (*job)(index, size_);
+      inside_ = false;
+      pending_.fetch_sub(1, std::memory_order_acq_rel);
+    }
+  }
+
+  int size_ = 1;
+  bool quit_ = false;
+  std::atomic<uint64_t> generation_{0};
+  const std::function<void(int, int)>* job_ = nullptr;
+  std::atomic<int> pending_{0};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::thread> workers_;
+  static thread_local bool inside_;
+};
+
+thread_local bool Pool::inside_ = false;
+
+int defaultThreads() {
+  if (const char* env = std::getenv("GRAFT_NUM_THREADS")) {
+    int n = std::atoi(env);
+    if (n > 0) return n;
+  }
+  unsigned hw = std::thread::hardware_concurrency();
+  return hw == 0 ? 1 : static_cast<int>(hw);
+}
+
+Pool& pool() {
+  static Pool p(defaultThreads());
+  return p;
+}
+
+}  // namespace
+
+int numThreads() { return pool().size(); }
+
+void setNumThreads(int n) { pool().resize(n); }
+
+void parallelRun(const std::function<void(int, int)>& fn) { pool().run(fn); }
+
+void parallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t, int)>& fn) {
+  if (n <= 0) return;
+  int threads = numThreads();
+  if (threads == 1 || n <= std::max<int64_t>(grain, 1)) {
+    fn(0, n, 0);
+    return;
+  }
+  int64_t parts = std::min<int64_t>(threads, (n + std::max<int64_t>(grain, 1) - 1) / std::max<int64_t>(grain, 1));
+  parallelRun([&](int t, int nt) {
+    if (t >= parts) return;
+    (void)nt;
+    int64_t chunk = (n + parts - 1) / parts;
+    int64_t b = t * chunk, e = std::min(n, b + chunk);
+    if (b < e) fn(b, e, t);
+  });
+}
+
+}  // namespace graft

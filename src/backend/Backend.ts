@@ -1,0 +1,269 @@
+/**
+ * The Backend interface: every kernel graft runs, over raw storage. Backends never see Tensor or
+ * autograd. All outputs are preallocated by the caller; kernels write (or, where a doc says so,
+ * accumulate `+=`) into them. Unless a parameter is a `View`, buffers are dense row-major and start
+ * at element 0 of the given typed array (callers pass `subarray`s for offsets).
+ *
+ * dtypes: `reference` implements every op for float64, float32 and bfloat16 (bf16 math is done in
+ * float32, results rounded to bf16) and int32/int64 where an op makes sense for integers. `native`
+ * implements float32 and bfloat16 for its kernels and delegates anything else to `reference`.
+ * Dimension names follow llm.c: B batch, T query positions, S key positions, H heads, D head dim,
+ * C channels, V vocabulary, N rows.
+ */
+import type { DType, Storage } from "../core/dtype.ts";
+
+/** A strided view of a storage: element (i0, i1, ...) lives at offset + sum(ik * strides[k]). */
+export interface View {
+  data: Storage;
+  dtype: DType;
+  shape: readonly number[];
+  strides: readonly number[];
+  offset: number;
+}
+
+export type UnaryOp =
+  | "neg"
+  | "exp"
+  | "log"
+  | "sqrt"
+  | "rsqrt"
+  | "tanh"
+  | "sigmoid"
+  | "silu"
+  | "gelu" // tanh approximation (GPT-2 / "gelu_pytorch_tanh" / "gelu_new")
+  | "gelu_erf" // exact erf GELU (BERT "gelu")
+  | "relu"
+  | "abs"
+  | "sin"
+  | "cos"
+  | "square"
+  | "reciprocal";
+
+export type BinaryOp =
+  | "add"
+  | "sub"
+  | "mul"
+  | "div"
+  | "pow"
+  | "maximum"
+  | "minimum"
+  // comparisons write 1 or 0 in the output dtype
+  | "eq"
+  | "ne"
+  | "lt"
+  | "le"
+  | "gt"
+  | "ge";
+
+export type ReduceOp = "sum" | "mean" | "max" | "min" | "argmax" | "argmin";
+
+export interface GemmArgs {
+  /** Number of matrices; batch strides of 0 broadcast an operand. */
+  batch: number;
+  m: number;
+  n: number;
+  k: number;
+  /** false: A is stored [m, k] (row stride lda); true: A is stored [k, m] and used transposed. */
+  transA: boolean;
+  /** false: B is stored [k, n] (row stride ldb); true: B is stored [n, k] and used transposed. */
+  transB: boolean;
+  /** Leading (row) strides in elements of the stored matrices, and C's. */
+  lda: number;
+  ldb: number;
+  ldc: number;
+  /** Element offsets of matrix 0 and the distance between consecutive matrices. */
+  offsetA: number;
+  offsetB: number;
+  offsetC: number;
+  strideA: number;
+  strideB: number;
+  strideC: number;
+  /** C = alpha * op(A) @ op(B) + beta * C. beta = 0 must ignore C's prior contents (even NaN). */
+  alpha: number;
+  beta: number;
+}
+
+export interface AttentionArgs {
+  B: number;
+  Hq: number;
+  /** Key/value heads; Hq % Hkv == 0, query head h uses kv head floor(h / (Hq / Hkv)) (GQA). */
+  Hkv: number;
+  T: number;
+  S: number;
+  D: number;
+  scale: number;
+  /** Causal: query t attends to keys s <= t + (S - T) (the last T of S positions are the queries). */
+  causal: boolean;
+  /** Optional key mask [B, S], 1 = attend, 0 = masked (padding). A fully masked row outputs 0. */
+  keyMask?: Uint8Array | null;
+}
+
+export interface RopeArgs {
+  /** x is [B, T, H, D] contiguous; positions is Int32Array [B * T] (position of each (b, t)). */
+  B: number;
+  T: number;
+  H: number;
+  D: number;
+  /** Rotary dims (<= D, even); the first `rotaryDim` of each head rotate, the rest pass through. */
+  rotaryDim: number;
+  theta: number;
+  /**
+   * "half" (HF Llama/Qwen2 rotate_half: pairs (i, i + rotaryDim/2)) or "interleaved" (pairs (2i, 2i+1)).
+   * Frequency of pair i: theta^(-2i / rotaryDim).
+   */
+  style: "half" | "interleaved";
+  /** true applies the inverse rotation (the backward pass). */
+  inverse: boolean;
+}
+
+export interface AdamWArgs {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** 1-based step used for bias correction. */
+  step: number;
+}
+
+export interface Backend {
+  readonly name: string;
+
+  /** dst[...] = cast(src[...]); same shape, both arbitrary strides, any dtypes (bf16 rounds to nearest even). */
+  copy(src: View, dst: View): void;
+  /** Fills a view with a value. */
+  fill(dst: View, value: number): void;
+
+  /** out = op(x); x any strides, out a View of the same shape (usually contiguous). float dtypes. */
+  unary(op: UnaryOp, x: View, out: View): void;
+  /** gx = gy * op'(x), all same shape; x, gy any strides, gx contiguous. Not for comparisons. */
+  unaryBackward(op: UnaryOp, x: View, gy: View, gx: View): void;
+  /** out = a op b; a, b, out have out's shape (broadcast dims carry stride 0). */
+  binary(op: BinaryOp, a: View, b: View, out: View): void;
+  /** out = where(cond != 0, a, b); cond, a, b broadcast to out's shape as for binary. */
+  where(cond: View, a: View, b: View, out: View): void;
+
+  /**
+   * Reduces the middle axis of a dense x seen as [outer, n, inner] into out [outer, inner].
+   * argmax/argmin write Int32Array indices (first occurrence on ties); other ops write x's dtype.
+   */
+  reduce(op: ReduceOp, x: Storage, xDtype: DType, outer: number, n: number, inner: number, out: Storage): void;
+
+  /** Batched GEMM, float32 or bfloat16 operands (a and b the same dtype), c float32 or bfloat16. */
+  gemm(a: Storage, b: Storage, c: Storage, dtype: DType, cDtype: DType, args: GemmArgs): void;
+
+  /** Row-wise softmax (or log-softmax) of x [N, C] into y [N, C]. */
+  softmax(x: Storage, y: Storage, dtype: DType, N: number, C: number, log: boolean): void;
+  /**
+   * Backward of softmax/log-softmax from its output y: softmax gx = y * (gy - sum(gy * y));
+   * log-softmax gx = gy - exp(y) * sum(gy). gx is overwritten.
+   */
+  softmaxBackward(y: Storage, gy: Storage, gx: Storage, dtype: DType, N: number, C: number, log: boolean): void;
+
+  /**
+   * Cross-entropy forward for logits [N, V] and Int32 targets [N]: loss[i] = lse_i - x[i, t_i]
+   * (with label smoothing eps: (1 - eps) * that + eps * (lse_i - mean_j x[i, j])); rows whose target
+   * equals ignoreIndex get loss 0. lse [N] (float32) is saved for the backward. loss is float32.
+   */
+  crossEntropy(
+    logits: Storage,
+    dtype: DType,
+    targets: Int32Array,
+    N: number,
+    V: number,
+    ignoreIndex: number,
+    labelSmoothing: number,
+    loss: Float32Array,
+    lse: Float32Array,
+  ): void;
+  /**
+   * gLogits[i, :] = gLoss[i] * (softmax(x_i) - (1 - eps) * onehot(t_i) - eps / V); ignored rows get 0.
+   * gLogits (logits' dtype) is overwritten.
+   */
+  crossEntropyBackward(
+    logits: Storage,
+    dtype: DType,
+    targets: Int32Array,
+    lse: Float32Array,
+    gLoss: Float32Array,
+    N: number,
+    V: number,
+    ignoreIndex: number,
+    labelSmoothing: number,
+    gLogits: Storage,
+  ): void;
+
+  /** RMSNorm over the last dim: y = x * rstd * w (w may be null); rstd [N] float32 saved. */
+  rmsnorm(x: Storage, w: Storage | null, y: Storage, rstd: Float32Array, dtype: DType, N: number, C: number, eps: number): void;
+  /** gx is overwritten; gw (if given) is accumulated (+=). */
+  rmsnormBackward(
+    x: Storage,
+    w: Storage | null,
+    rstd: Float32Array,
+    gy: Storage,
+    gx: Storage,
+    gw: Storage | null,
+    dtype: DType,
+    N: number,
+    C: number,
+  ): void;
+  /** LayerNorm over the last dim: y = (x - mean) * rstd * w + b (w, b may be null). */
+  layernorm(
+    x: Storage,
+    w: Storage | null,
+    b: Storage | null,
+    y: Storage,
+    mean: Float32Array,
+    rstd: Float32Array,
+    dtype: DType,
+    N: number,
+    C: number,
+    eps: number,
+  ): void;
+  /** gx overwritten; gw, gb accumulated (+=). */
+  layernormBackward(
+    x: Storage,
+    w: Storage | null,
+    mean: Float32Array,
+    rstd: Float32Array,
+    gy: Storage,
+    gx: Storage,
+    gw: Storage | null,
+    gb: Storage | null,
+    dtype: DType,
+    N: number,
+    C: number,
+  ): void;
+
+  /** Rotary embedding of x [B, T, H, D] into out (same layout; out may alias x). */
+  rope(x: Storage, out: Storage, dtype: DType, positions: Int32Array, args: RopeArgs): void;
+
+  /** out[i, :] = weight[ids[i], :] for weight [V, C], ids [N]; throws naming the bad id if out of range. */
+  embedding(weight: Storage, ids: Int32Array, out: Storage, dtype: DType, N: number, V: number, C: number): void;
+  /** gWeight[ids[i], :] += gOut[i, :] (scatter-add). */
+  embeddingBackward(gOut: Storage, ids: Int32Array, gWeight: Storage, dtype: DType, N: number, V: number, C: number): void;
+
+  /**
+   * Scaled dot-product attention. q [B, Hq, T, D], k and v [B, Hkv, S, D], out [B, Hq, T, D]; lse
+   * [B, Hq, T] float32 (log-sum-exp of the scaled, masked scores) saved for the backward.
+   * Memory beyond the outputs must not be O(T * S) per head (flash-style online softmax).
+   */
+  attention(q: Storage, k: Storage, v: Storage, out: Storage, lse: Float32Array, dtype: DType, args: AttentionArgs): void;
+  /** gq, gk, gv are overwritten. gk/gv sum over the query heads sharing a kv head. */
+  attentionBackward(
+    q: Storage,
+    k: Storage,
+    v: Storage,
+    out: Storage,
+    lse: Float32Array,
+    gOut: Storage,
+    gq: Storage,
+    gk: Storage,
+    gv: Storage,
+    dtype: DType,
+    args: AttentionArgs,
+  ): void;
+
+  /** One AdamW step in place on float32 param/m/v with float32 grad (decoupled weight decay). */
+  adamw(param: Float32Array, grad: Float32Array, m: Float32Array, v: Float32Array, n: number, args: AdamWArgs): void;
+}
