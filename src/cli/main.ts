@@ -1,0 +1,46 @@
+/** The graft CLI entry: registers commands and dispatches; each command lives in commands/. */
+import "../backend/index.ts";
+import type { Command } from "./Command.ts";
+import { infoCommand } from "./commands/info.ts";
+
+const commands: Command[] = [infoCommand];
+
+function help(): string {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  return [
+    "graft — pretrain, fine-tune, evaluate and chat with language models in TypeScript",
+    "",
+    "usage: graft <command> [options]",
+    "",
+    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.description}`),
+    "",
+    "Run `graft <command> --help` for a command's options.",
+  ].join("\n");
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === "--help" || name === "-h" || name === "help") {
+    console.log(help());
+    return 0;
+  }
+  const cmd = commands.find((c) => c.name === name);
+  if (!cmd) {
+    console.error(`graft: unknown command "${name}"\n\n${help()}`);
+    return 2;
+  }
+  if (rest.includes("--help") || rest.includes("-h")) {
+    console.log(`${cmd.usage}\n\n${cmd.description}`);
+    return 0;
+  }
+  try {
+    return await cmd.run(rest);
+  } catch (e) {
+    const err = e as Error;
+    console.error(`graft ${name}: ${err.message}`);
+    if (process.env["GRAFT_DEBUG"]) console.error(err.stack);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));
