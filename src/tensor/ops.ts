@@ -171,7 +171,8 @@ export function compare(op: "eq" | "ne" | "lt" | "le" | "gt" | "ge", a: TensorLi
 
 /** where(cond, a, b): a where cond != 0, else b; all three broadcast together. */
 export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
-  const [ta, tb] = binaryOperands("where", a, b);
+  const fallback = isFloat(cond.dtype) ? cond.dtype : "float32";
+  const [ta, tb] = binaryOperands("where", a instanceof Tensor || b instanceof Tensor ? a : scalar(a, fallback), b);
   const shape = broadcastShapes("where", broadcastShapes("where", cond.shape, ta.shape), tb.shape);
   const out = Tensor.empty(shape, ta.dtype);
   backend().where(broadcastView(cond, shape), broadcastView(ta, shape), broadcastView(tb, shape), out.view_());
@@ -312,14 +313,16 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   const dt = promote(a.dtype, b.dtype);
   let ta = a.dtype === dt ? a : cast(a, dt);
   let tb = b.dtype === dt ? b : cast(b, dt);
+  // Operands whose strides GEMM cannot walk (or whose broadcast batch dims do not collapse to one
+  // stride) are materialised at the full batch shape.
   let oa = gemmOperand(ta, batchShape);
   if (!oa) {
-    ta = contiguous(ta);
+    ta = contiguous(ta.expand([...batchShape, m, k]), true);
     oa = gemmOperand(ta, batchShape)!;
   }
   let ob = gemmOperand(tb, batchShape);
   if (!ob) {
-    tb = contiguous(tb);
+    tb = contiguous(tb.expand([...batchShape, k, n]), true);
     ob = gemmOperand(tb, batchShape)!;
   }
   const batch = numel(batchShape);

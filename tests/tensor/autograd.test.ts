@@ -5,7 +5,7 @@ import "../../src/backend/index.ts";
 import { setDefaultBackend } from "../../src/backend/registry.ts";
 import { Generator } from "../../src/core/rng.ts";
 import * as T from "../../src/tensor/index.ts";
-import { gradcheck } from "../helpers/gradcheck.ts";
+import { type GradcheckOptions, gradcheck } from "../helpers/gradcheck.ts";
 
 setDefaultBackend("reference");
 const gen = new Generator(7);
@@ -13,9 +13,9 @@ const f64 = (shape: number[], scale = 1) => T.randn(shape, { dtype: "float64", g
 const pos64 = (shape: number[]) => T.rand(shape, { dtype: "float64", generator: gen, low: 0.5, high: 2 });
 
 const covered = new Set<string>();
-function check(primitive: string, name: string, f: (...xs: T.Tensor[]) => T.Tensor, inputs: T.Tensor[]) {
+function check(primitive: string, name: string, f: (...xs: T.Tensor[]) => T.Tensor, inputs: T.Tensor[], opts?: GradcheckOptions) {
   covered.add(primitive);
-  gradcheck(name, f, inputs);
+  gradcheck(name, f, inputs, opts);
 }
 
 test("views and copies", () => {
@@ -24,7 +24,8 @@ test("views and copies", () => {
   check("expand", "expand", (x) => x.expand(4, 3, 5), [f64([3, 1])]);
   check("slice", "slice with step", (x) => x.slice(1, 1, 7, 2), [f64([3, 8])]);
   check("copy", "contiguous of a transpose", (x) => x.transpose(0, 1).contiguous(), [f64([3, 5])]);
-  check("cast", "cast float64→float32→float64 is identity for the gradient", (x) => x.to("float32").to("float64"), [f64([4])]);
+  // Through float32 the finite difference needs a large step to rise above rounding.
+  check("cast", "cast float64→float32→float64", (x) => x.to("float32").to("float64"), [f64([4])], { h: 1e-2, rtol: 1e-4, atol: 1e-5 });
   check("cat", "cat", (a, b) => T.cat([a, b], 1), [f64([2, 3]), f64([2, 2])]);
   check("cat", "stack", (a, b) => T.stack([a, b], 0), [f64([2, 3]), f64([2, 3])]);
   check("slice", "select + narrow + chunk", (x) => T.mul(x.select(0, 1).narrow(0, 1, 2), x.chunk(2, 1)[1]!.select(0, 0)), [f64([2, 4])]);
