@@ -1,9 +1,10 @@
 /** The graft CLI entry: registers commands and dispatches; each command lives in commands/. */
 import "../backend/index.ts";
 import type { Command } from "./Command.ts";
+import { exampleCommand } from "./commands/example.ts";
 import { infoCommand } from "./commands/info.ts";
 
-const commands: Command[] = [infoCommand];
+const commands: Command[] = [exampleCommand, infoCommand];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
