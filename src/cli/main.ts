@@ -3,8 +3,9 @@ import "../backend/index.ts";
 import type { Command } from "./Command.ts";
 import { exampleCommand } from "./commands/example.ts";
 import { infoCommand } from "./commands/info.ts";
+import { pullCommand } from "./commands/pull.ts";
 
-const commands: Command[] = [exampleCommand, infoCommand];
+const commands: Command[] = [pullCommand, exampleCommand, infoCommand];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
