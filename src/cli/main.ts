@@ -4,8 +4,11 @@ import type { Command } from "./Command.ts";
 import { exampleCommand } from "./commands/example.ts";
 import { infoCommand } from "./commands/info.ts";
 import { pullCommand } from "./commands/pull.ts";
+import { generateCommand } from "./commands/generate.ts";
+import { chatCommand } from "./commands/chat.ts";
+import { serveCommand } from "./commands/serve.ts";
 
-const commands: Command[] = [pullCommand, exampleCommand, infoCommand];
+const commands: Command[] = [pullCommand, generateCommand, chatCommand, serveCommand, exampleCommand, infoCommand];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

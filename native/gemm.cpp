@@ -1,0 +1,359 @@
+// GEMM driver: kernel selection, work split over the thread pool, and the GotoBLAS/BLIS loop nest
+// around the per-ISA packers and microkernels (see gemm.h for the packed layout).
+#include "gemm.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+
+#include "threadpool.h"
+
+namespace graft {
+namespace gemm {
+namespace {
+
+std::atomic<int> isaCap{static_cast<int>(Isa::Avx512Bf16)};
+
+// Per-thread packing buffers, grown on demand and kept for the thread's lifetime (pool threads are
+// persistent, so steady-state GEMMs allocate nothing).
+struct Buffer {
+  void* ptr = nullptr;
+  size_t bytes = 0;
+  ~Buffer() { std::free(ptr); }
+  void* get(size_t want) {
+    if (want > bytes) {
+      std::free(ptr);
+      bytes = (want + 4095) & ~size_t(4095);
+      ptr = std::aligned_alloc(64, bytes);
+      if (!ptr) {
+        bytes = 0;
+        std::abort();  // out of memory inside a kernel: nothing sensible to return to JS from here
+      }
+    }
+    return ptr;
+  }
+};
+
+struct ThreadBuffers {
+  Buffer a, b, c;
+};
+
+thread_local ThreadBuffers tlBuffers;
+
+inline float bf16ToF32(uint16_t h) {
+  uint32_t bits = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+// Round to nearest even; NaN stays a (quiet) NaN.
+inline uint16_t f32ToBf16(float f) {
+  uint32_t bits;
+  std::memcpy(&bits, &f, 4);
+  if ((bits & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((bits >> 16) | 0x40);
+  bits += 0x7fffu + ((bits >> 16) & 1u);
+  return static_cast<uint16_t>(bits >> 16);
+}
+
+const KernelSet* pickKernelsImpl(Isa isa, DType ab) {
+  const KernelSet* ks = nullptr;
+  if (isa == Isa::Avx512Bf16 && ab == DType::BF16) ks = avx512Bf16Kernels(ab);
+  if (!ks && static_cast<int>(isa) >= static_cast<int>(Isa::Avx512)) ks = avx512Kernels(ab);
+  if (!ks && static_cast<int>(isa) >= static_cast<int>(Isa::Avx2)) ks = avx2Kernels(ab);
+  if (!ks) ks = genericKernels(ab);
+  return ks;
+}
+
+int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// The block size to split `total` into ceil(total / maxBlock) near-equal blocks, rounded up to a
+// multiple of `unit` (so that K = 896 runs as 3 x 299 rather than 384 + 384 + 128: a short last
+// block does the same C loads and stores for a fraction of the flops).
+int64_t evenBlock(int64_t total, int64_t maxBlock, int64_t unit) {
+  if (total <= 0) return maxBlock;
+  const int64_t blocks = ceilDiv(total, maxBlock);
+  return std::min(maxBlock, ceilDiv(ceilDiv(total, blocks), unit) * unit);
+}
+
+// C = beta * C over a dense-ish f32 block (used when k == 0 or alpha == 0).
+void scaleBlock(float* c, int64_t ldc, int64_t rows, int64_t cols, float beta) {
+  for (int64_t i = 0; i < rows; i++) {
+    float* row = c + i * ldc;
+    if (beta == 0.0f) std::fill(row, row + cols, 0.0f);
+    else if (beta != 1.0f)
+      for (int64_t j = 0; j < cols; j++) row[j] *= beta;
+  }
+}
+
+// One matrix of the batch as the packers see it: base pointers and index/depth strides of A
+// (index = row i of C, depth = p) and B (index = column j of C, depth = p), in source elements.
+struct Operands {
+  const char* a;
+  const char* b;
+  int64_t aSi, aSp, bSi, bSp;
+  int64_t bytes;  // per source element
+
+  Operands(const Problem& p, int64_t bi) {
+    bytes = p.ab == DType::BF16 ? 2 : 4;
+    a = static_cast<const char*>(p.a) + bi * p.strideA * bytes;
+    b = static_cast<const char*>(p.b) + bi * p.strideB * bytes;
+    aSi = p.transA ? 1 : p.lda;
+    aSp = p.transA ? p.lda : 1;
+    bSi = p.transB ? p.ldb : 1;
+    bSp = p.transB ? 1 : p.ldb;
+  }
+  const char* aAt(int64_t i, int64_t pc) const { return a + (i * aSi + pc * aSp) * bytes; }
+  const char* bAt(int64_t j, int64_t pc) const { return b + (j * bSi + pc * bSp) * bytes; }
+};
+
+// C[0:mc, 0:nc] (+)= alpha * packed A block * packed B block over `ksteps` k-steps: the jr / ir loops
+// around the microkernel. The B micro-panel (jr) stays in L1 while the A block streams from L2.
+void macroKernel(const KernelSet& ks, const char* packA, const char* packB, int64_t ksteps, int64_t mc, int64_t nc,
+                 float* c, int64_t ldc, float alpha, float beta) {
+  const int mr = ks.mr, nr = ks.nr;
+  const int64_t panelA = ksteps * ks.kpack * mr * ks.packedBytes;  // bytes per micro-panel
+  const int64_t panelB = ksteps * ks.kpack * nr * ks.packedBytes;
+  for (int64_t jr = 0; jr < nc; jr += nr) {
+    const int64_t nrr = std::min<int64_t>(nr, nc - jr);
+    const char* bp = packB + (jr / nr) * panelB;
+    for (int64_t ir = 0; ir < mc; ir += mr) {
+      const int64_t mrr = std::min<int64_t>(mr, mc - ir);
+      const char* ap = packA + (ir / mr) * panelA;
+      float* ct = c + ir * ldc + jr;
+      if (mrr == mr && nrr == nr) {
+        ks.micro(ksteps, ap, bp, ct, ldc, alpha, beta);
+        continue;
+      }
+      // Edge tile: the panels are zero-padded, so compute the full tile into scratch and merge
+      // only the valid part.
+      alignas(64) float tile[32 * 64];
+      ks.micro(ksteps, ap, bp, tile, nr, alpha, 0.0f);
+      for (int64_t i = 0; i < mrr; i++) {
+        float* crow = ct + i * ldc;
+        const float* trow = tile + i * nr;
+        if (beta == 0.0f)
+          for (int64_t j = 0; j < nrr; j++) crow[j] = trow[j];
+        else
+          for (int64_t j = 0; j < nrr; j++) crow[j] = trow[j] + beta * crow[j];
+      }
+    }
+  }
+}
+
+// A bfloat16 C is computed in a float32 scratch block (the K blocks accumulate into it) and rounded
+// once at the end. These convert C's rows [r0, r1) of the column block at jc to / from scratch rows
+// starting at f (row stride ldf).
+void loadBf16Rows(const Problem& p, int64_t bi, int64_t jc, int64_t nc, int64_t r0, int64_t r1, float* f, int64_t ldf) {
+  if (p.beta == 0.0f) return;  // never read: beta = 0 ignores C
+  const uint16_t* cb = static_cast<const uint16_t*>(p.c) + bi * p.strideC + r0 * p.ldc + jc;
+  for (int64_t i = 0; i < r1 - r0; i++)
+    for (int64_t j = 0; j < nc; j++) f[i * ldf + j] = bf16ToF32(cb[i * p.ldc + j]);
+}
+
+void storeBf16Rows(const Problem& p, int64_t bi, int64_t jc, int64_t nc, int64_t r0, int64_t r1, const float* f, int64_t ldf) {
+  uint16_t* cb = static_cast<uint16_t*>(p.c) + bi * p.strideC + r0 * p.ldc + jc;
+  for (int64_t i = 0; i < r1 - r0; i++)
+    for (int64_t j = 0; j < nc; j++) cb[i * p.ldc + j] = f32ToBf16(f[i * ldf + j]);
+}
+
+// One thread computes rows [i0, i1) and columns [j0, j1) of C on its own, packing everything it needs.
+void computeBlock(const KernelSet& ks, const Problem& p, int64_t bi, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+  const Operands op(p, bi);
+  const int64_t rows = i1 - i0;
+  const int64_t kcMax = std::min<int64_t>(ks.kc, ceilDiv(p.k, ks.kpack) * ks.kpack);
+  const int64_t mcMax = std::min<int64_t>(ks.mc, ceilDiv(rows, ks.mr) * ks.mr);
+  const int64_t ncMax = std::min<int64_t>(ks.nc, ceilDiv(j1 - j0, ks.nr) * ks.nr);
+  const bool compute = p.k > 0 && p.alpha != 0.0f;
+  char* packA = compute ? static_cast<char*>(tlBuffers.a.get(size_t(mcMax) * kcMax * ks.packedBytes)) : nullptr;
+  char* packB = compute ? static_cast<char*>(tlBuffers.b.get(size_t(ncMax) * kcMax * ks.packedBytes)) : nullptr;
+
+  for (int64_t jc = j0; jc < j1; jc += ks.nc) {
+    const int64_t nc = std::min<int64_t>(ks.nc, j1 - jc);
+    // The f32 destination of this column block: C itself, or scratch for a bf16 C.
+    float* cf;
+    int64_t ldcf;
+    if (p.cd == DType::F32) {
+      cf = static_cast<float*>(p.c) + bi * p.strideC + i0 * p.ldc + jc;
+      ldcf = p.ldc;
+    } else {
+      ldcf = nc;
+      cf = static_cast<float*>(tlBuffers.c.get(size_t(rows) * nc * sizeof(float)));
+      loadBf16Rows(p, bi, jc, nc, i0, i1, cf, ldcf);
+    }
+    if (!compute) {
+      scaleBlock(cf, ldcf, rows, nc, p.beta);
+    } else {
+      for (int64_t pc = 0; pc < p.k; pc += ks.kc) {
+        const int64_t kc = std::min<int64_t>(ks.kc, p.k - pc);
+        const int64_t ksteps = ceilDiv(kc, ks.kpack);
+        ks.packB(op.bAt(jc, pc), op.bSi, op.bSp, nc, kc, ks.nr, packB);
+        for (int64_t ic = i0; ic < i1; ic += ks.mc) {
+          const int64_t mc = std::min<int64_t>(ks.mc, i1 - ic);
+          ks.packA(op.aAt(ic, pc), op.aSi, op.aSp, mc, kc, ks.mr, packA);
+          macroKernel(ks, packA, packB, ksteps, mc, nc, cf + (ic - i0) * ldcf, ldcf, p.alpha, pc == 0 ? p.beta : 1.0f);
+        }
+      }
+    }
+    if (p.cd == DType::BF16) storeBf16Rows(p, bi, jc, nc, i0, i1, cf, ldcf);
+  }
+}
+
+// A barrier for the pool's threads: spins briefly, then yields (the pool may share its cores).
+class SpinBarrier {
+ public:
+  explicit SpinBarrier(int n) : n_(n) {}
+  void wait() {
+    const int phase = phase_.load(std::memory_order_acquire);
+    if (count_.fetch_add(1, std::memory_order_acq_rel) == n_ - 1) {
+      count_.store(0, std::memory_order_relaxed);
+      phase_.fetch_add(1, std::memory_order_release);
+      return;
+    }
+    for (int spins = 0; phase_.load(std::memory_order_acquire) == phase; spins++) {
+      if (spins > 1000) std::this_thread::yield();
+      else __builtin_ia32_pause();
+    }
+  }
+
+ private:
+  const int n_;
+  std::atomic<int> count_{0};
+  std::atomic<int> phase_{0};
+};
+
+// State shared by the threads of one computeShared() call.
+struct Shared {
+  char* packB;       // the packed B block, packed by all threads together
+  float* cScratch;   // float32 rows of a bf16 C for the current column block (m x nc)
+  int64_t tilesM;    // row tiles of C (ceil(m / mr)), dealt out as `chunks` near-equal work items
+  int64_t chunks;
+  int64_t maxChunkRows;
+  int64_t chunkBegin(int64_t c) const { return c * tilesM / chunks; }  // in tiles
+  SpinBarrier barrier;
+  std::atomic<int64_t> next[2];  // work-item counters, alternating between K blocks
+  explicit Shared(int nt) : barrier(nt) {
+    next[0] = 0;
+    next[1] = 0;
+  }
+};
+
+// GotoBLAS/BLIS-style parallel GEMM of one matrix: for each (jc, pc) block the threads pack B
+// together into one shared buffer, then take MC-row chunks of C from a counter (so a thread slowed by
+// other load simply takes fewer), each packing its own A block. Nothing is packed twice.
+// `parity` (which of the two counters is live) carries over between calls for the batch's matrices.
+void computeShared(const KernelSet& ks, const Problem& p, int64_t bi, Shared& sh, int t, int nt, int& parity) {
+  const Operands op(p, bi);
+  const int64_t kcMax = std::min<int64_t>(ks.kc, ceilDiv(p.k, ks.kpack) * ks.kpack);
+  char* packA = static_cast<char*>(tlBuffers.a.get(size_t(sh.maxChunkRows) * kcMax * ks.packedBytes));
+  // Rows of a bf16 C's scratch this thread converts (static, so no barrier is needed between
+  // rounding one column block and loading the next).
+  const int64_t r0 = p.m * t / nt, r1 = p.m * (t + 1) / nt;
+  for (int64_t jc = 0; jc < p.n; jc += ks.nc) {
+    const int64_t nc = std::min<int64_t>(ks.nc, p.n - jc);
+    float* cf;
+    int64_t ldcf;
+    if (p.cd == DType::F32) {
+      cf = static_cast<float*>(p.c) + bi * p.strideC + jc;
+      ldcf = p.ldc;
+    } else {
+      // One row stride for every column block, so that each thread's rows stay in place.
+      cf = sh.cScratch;
+      ldcf = std::min<int64_t>(ks.nc, p.n);
+      loadBf16Rows(p, bi, jc, nc, r0, r1, cf + r0 * ldcf, ldcf);
+    }
+    const int64_t panels = ceilDiv(nc, ks.nr);
+    const int64_t p0 = panels * t / nt, p1 = panels * (t + 1) / nt;  // this thread's share of B
+    for (int64_t pc = 0; pc < p.k; pc += ks.kc) {
+      const int64_t kc = std::min<int64_t>(ks.kc, p.k - pc);
+      const int64_t ksteps = ceilDiv(kc, ks.kpack);
+      const int64_t panelB = ksteps * ks.kpack * ks.nr * ks.packedBytes;
+      if (p0 < p1)
+        ks.packB(op.bAt(jc + p0 * ks.nr, pc), op.bSi, op.bSp, std::min(nc, p1 * ks.nr) - p0 * ks.nr, kc, ks.nr,
+                 sh.packB + p0 * panelB);
+      sh.barrier.wait();  // B packed (and the bf16 scratch loaded)
+      if (t == 0) sh.next[parity ^ 1].store(0, std::memory_order_relaxed);
+      for (int64_t c; (c = sh.next[parity].fetch_add(1, std::memory_order_relaxed)) < sh.chunks;) {
+        const int64_t ic = sh.chunkBegin(c) * ks.mr, mc = std::min(p.m, sh.chunkBegin(c + 1) * ks.mr) - ic;
+        ks.packA(op.aAt(ic, pc), op.aSi, op.aSp, mc, kc, ks.mr, packA);
+        macroKernel(ks, packA, sh.packB, ksteps, mc, nc, cf + ic * ldcf, ldcf, p.alpha, pc == 0 ? p.beta : 1.0f);
+      }
+      parity ^= 1;
+      sh.barrier.wait();  // everyone is done with this B block (and with the C scratch)
+    }
+    if (p.cd == DType::BF16) storeBf16Rows(p, bi, jc, nc, r0, r1, cf + r0 * ldcf, ldcf);
+  }
+}
+
+}  // namespace
+
+const KernelSet& kernelsFor(Isa isa, DType ab) { return *pickKernelsImpl(isa, ab); }
+
+Isa activeIsa() {
+  int found = static_cast<int>(detectIsa());
+  return static_cast<Isa>(std::min(found, isaCap.load()));
+}
+
+void capIsa(Isa cap) { isaCap.store(static_cast<int>(cap)); }
+
+void run(const Problem& p, Isa isa) {
+  if (p.batch <= 0 || p.m <= 0 || p.n <= 0) return;
+  KernelSet ks = kernelsFor(isa, p.ab);
+  ks.kc = evenBlock(p.k, ks.kc, ks.kpack);
+  ks.nc = evenBlock(p.n, ks.nc, ks.nr);
+
+  // Below ~2 MFLOP the pool's wake-up costs more than it saves.
+  const double flops = 2.0 * double(p.m) * double(p.n) * double(std::max<int64_t>(p.k, 1)) * double(p.batch);
+  const int nt = flops < 2e6 ? 1 : numThreads();
+  if (nt == 1) {
+    for (int64_t bi = 0; bi < p.batch; bi++) computeBlock(ks, p, bi, 0, p.m, 0, p.n);
+    return;
+  }
+
+  // Whole matrices per thread when the batch divides well. Otherwise each matrix is shared: by rows
+  // with one cooperatively packed B (computeShared), or, with too few rows, by columns.
+  if (p.batch >= nt && (p.batch % nt == 0 || p.batch >= 4 * nt)) {
+    parallelRun([&](int t, int n) {
+      const int64_t b0 = p.batch * t / n, b1 = p.batch * (t + 1) / n;
+      for (int64_t bi = b0; bi < b1; bi++) computeBlock(ks, p, bi, 0, p.m, 0, p.n);
+    });
+    return;
+  }
+  const int64_t tilesM = ceilDiv(p.m, ks.mr), tilesN = ceilDiv(p.n, ks.nr);
+  if (tilesM >= 2 * nt && p.k > 0 && p.alpha != 0.0f) {
+    // Rows are shared out in chunks of whole tiles: at least two per thread (for balance under
+    // other load), at most mc rows each, sizes differing by at most one tile.
+    const int64_t maxTiles = ks.mc / ks.mr;
+    Shared sh(nt);
+    sh.tilesM = tilesM;
+    sh.chunks = nt * std::max<int64_t>(2, ceilDiv(tilesM, nt * maxTiles));
+    sh.maxChunkRows = ceilDiv(tilesM, sh.chunks) * ks.mr;
+    const int64_t kcMax = std::min<int64_t>(ks.kc, ceilDiv(p.k, ks.kpack) * ks.kpack);
+    const int64_t ncMax = std::min<int64_t>(ks.nc, tilesN * ks.nr);
+    // The caller's thread-local buffers hold the shared blocks (the caller is pool thread 0, and its
+    // own A block uses a different buffer).
+    sh.packB = static_cast<char*>(tlBuffers.b.get(size_t(ncMax) * kcMax * ks.packedBytes));
+    sh.cScratch = p.cd == DType::BF16
+                      ? static_cast<float*>(tlBuffers.c.get(size_t(p.m) * std::min<int64_t>(ks.nc, p.n) * sizeof(float)))
+                      : nullptr;
+    parallelRun([&](int t, int n) {
+      int parity = 0;
+      for (int64_t bi = 0; bi < p.batch; bi++) {
+        if (n == nt) computeShared(ks, p, bi, sh, t, n, parity);
+        else computeBlock(ks, p, bi, 0, p.m, 0, p.n);  // called inside a parallel region: runs inline
+      }
+    });
+    return;
+  }
+  // Too few rows to share out: split the columns, each thread packing its own panels.
+  parallelRun([&](int t, int n) {
+    const int64_t t0 = tilesN * t / n, t1 = tilesN * (t + 1) / n;
+    if (t0 >= t1) return;
+    for (int64_t bi = 0; bi < p.batch; bi++) computeBlock(ks, p, bi, 0, p.m, t0 * ks.nr, std::min(p.n, t1 * ks.nr));
+  });
+}
+
+}  // namespace gemm
+}  // namespace graft

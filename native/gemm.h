@@ -1,0 +1,99 @@
+// GEMM internals shared by the driver (gemm.cpp), the per-ISA kernel files (gemm_generic.cpp,
+// gemm_avx2.cpp, gemm_avx512.cpp, gemm_bf16_avx512.cpp) and the N-API binding (gemm_binding.cpp).
+//
+// The design is the classic GotoBLAS/BLIS one. C[m, n] = alpha * op(A)[m, k] * op(B)[k, n] + beta * C:
+//   jc loop over NC columns of C ─ pc loop over KC of the depth: pack B[pc:+KC, jc:+NC] into NR-wide
+//   micro-panels ─ ic loop over MC rows: pack A[ic:+MC, pc:+KC] into MR-tall micro-panels ─ jr/ir
+//   loops call the microkernel on an MR x NR tile of C held in registers.
+// Packing absorbs transposes, leading dimensions and dtype conversion, so a microkernel only ever
+// sees two contiguous, aligned, zero-padded panels.
+//
+// Threads (gemm.cpp): a batch that divides well goes whole matrices per thread; otherwise each
+// (jc, pc) B block is packed by all threads into one shared buffer and the threads take near-equal
+// chunks of C's rows from a counter, each packing its own A block (so nothing is packed twice);
+// with too few rows for that, the columns are split and each thread packs its own B panels.
+//
+// Packed layout. A "k-step" is kpack consecutive depth values (1 for float32 kernels, 2 for the
+// avx512_bf16 kernel, whose vdpbf16ps multiplies pairs). A micro-panel of width W (MR for A, NR for B)
+// and depth kc stores, for each k-step s in [0, ceil(kc / kpack)), W groups of kpack values:
+//   panel[(s * W + w) * kpack + q] = X(index w, depth s * kpack + q)   (zero past kc or past the edge)
+//
+// This header is included by files compiled with AVX-512 / AVX2 target pragmas, so it must only
+// declare things (no inline functions or templates that the linker could merge across ISAs).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "cpu.h"
+
+namespace graft {
+namespace gemm {
+
+enum class DType : int { F32 = 0, BF16 = 1 };
+
+// Packs `count` indices starting at `src` (the element at index 0, depth 0) into ceil(count / w)
+// micro-panels of width w and depth kc, as described above. Element (index i, depth p) of the
+// source lives at src[i * si + p * sp] (in source elements; either si or sp is 1).
+using PackFn = void (*)(const void* src, int64_t si, int64_t sp, int64_t count, int64_t kc, int w, void* dst);
+
+// C[0:MR, 0:NR] = alpha * Apanel * Bpanel + beta * C, over ksteps k-steps; beta == 0 never reads C.
+using MicroFn = void (*)(int64_t ksteps, const void* a, const void* b, float* c, int64_t ldc, float alpha, float beta);
+
+// One ISA's kernel for one operand dtype, with its cache blocking.
+struct KernelSet {
+  const char* name;
+  int mr, nr;           // microkernel tile
+  int kpack;            // depth values per k-step (1, or 2 for bf16 pairs)
+  int packedBytes;      // bytes per packed element (4 float32, 2 bfloat16)
+  int64_t mc, kc, nc;   // cache blocking (mc multiple of mr, nc multiple of nr, kc multiple of kpack)
+  PackFn packA;         // packs A: index = row of C, depth = k
+  PackFn packB;         // packs B: index = column of C, depth = k
+  MicroFn micro;
+};
+
+// Kernel sets per ISA; a == DType::BF16 means the operands are bfloat16 bits (uint16_t).
+// Each returns nullptr when it has no kernel for that dtype.
+const KernelSet* genericKernels(DType a);
+const KernelSet* avx2Kernels(DType a);
+const KernelSet* avx512Kernels(DType a);      // float32 kernel; bf16 operands converted in packing
+const KernelSet* avx512Bf16Kernels(DType a);  // vdpbf16ps kernel for bf16 operands
+
+// Generic packers (plain C++), also used by the AVX2 set and for bf16 -> float32 conversion.
+void packGenericF32(const void* src, int64_t si, int64_t sp, int64_t count, int64_t kc, int w, void* dst);
+void packGenericBf16ToF32(const void* src, int64_t si, int64_t sp, int64_t count, int64_t kc, int w, void* dst);
+
+// bf16 pair packers (kpack = 2) for the avx512_bf16 kernel; AVX-512BW only, in gemm_avx512.cpp.
+void packAvx512Bf16Pairs(const void* src, int64_t si, int64_t sp, int64_t count, int64_t kc, int w, void* dst);
+
+// FMA peak loops for peakFlops(): each runs `iters` iterations of unrolled, independent FMA (or
+// vdpbf16ps) chains on the calling thread and returns the flops executed. Timing is the caller's.
+double peakChunkAvx512(int64_t iters);
+double peakChunkAvx512Bf16(int64_t iters);
+double peakChunkAvx2(int64_t iters);
+
+// A full problem. Pointers are already advanced to matrix 0 (the offsets applied); strides and
+// leading dimensions are in elements of each array.
+struct Problem {
+  const void* a;
+  const void* b;
+  void* c;
+  DType ab, cd;
+  int64_t batch, m, n, k;
+  bool transA, transB;
+  int64_t lda, ldb, ldc;
+  int64_t strideA, strideB, strideC;
+  float alpha, beta;
+};
+
+// The kernel set run() uses for operands of dtype `ab` on `isa`.
+const KernelSet& kernelsFor(Isa isa, DType ab);
+
+// Runs the problem on the thread pool with the best kernels for `isa` (see detectIsa()).
+void run(const Problem& p, Isa isa);
+
+// The ISA the binding uses: detectIsa(), optionally capped further for tests (gemmIsa()).
+Isa activeIsa();
+void capIsa(Isa cap);
+
+}  // namespace gemm
+}  // namespace graft

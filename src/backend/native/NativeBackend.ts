@@ -1,0 +1,313 @@
+/**
+ * The native backend: float32 and bfloat16 kernels in the C++ add-on (SIMD, multithreaded); every
+ * other dtype or combination (float64, int64, mixed dtypes, float64 statistics) is delegated to the
+ * reference backend. The add-on validates every array length against the sizes it is given and
+ * throws "<op>: ..." errors, so a wrong size never reads or writes out of bounds.
+ */
+import type { DType, Storage } from "../../core/dtype.ts";
+import type { AdamWArgs, AttentionArgs, Backend, BinaryOp, GemmArgs, ReduceOp, RopeArgs, UnaryOp, View } from "../Backend.ts";
+import { ReferenceBackend } from "../reference/ReferenceBackend.ts";
+import { type Addon, loadAddon } from "./addon.ts";
+import { nativeGemm } from "./gemm.ts";
+
+// Op codes: the order of the enums in native/ops_kernels.h.
+const UNARY_CODES: Record<UnaryOp, number> = {
+  neg: 0,
+  exp: 1,
+  log: 2,
+  sqrt: 3,
+  rsqrt: 4,
+  tanh: 5,
+  sigmoid: 6,
+  silu: 7,
+  gelu: 8,
+  gelu_erf: 9,
+  relu: 10,
+  abs: 11,
+  sin: 12,
+  cos: 13,
+  square: 14,
+  reciprocal: 15,
+};
+const BINARY_CODES: Record<BinaryOp, number> = {
+  add: 0,
+  sub: 1,
+  mul: 2,
+  div: 3,
+  pow: 4,
+  maximum: 5,
+  minimum: 6,
+  eq: 7,
+  ne: 8,
+  lt: 9,
+  le: 10,
+  gt: 11,
+  ge: 12,
+};
+const REDUCE_CODES: Record<ReduceOp, number> = { sum: 0, mean: 1, max: 2, min: 3, argmax: 4, argmin: 5 };
+
+/** The add-on's dtype code for a float kernel dtype whose storage matches, else null. */
+function floatCode(dtype: DType, ...storages: (Storage | null)[]): number | null {
+  if (dtype === "float32") return storages.every((s) => s === null || s instanceof Float32Array) ? 0 : null;
+  if (dtype === "bfloat16") return storages.every((s) => s === null || s instanceof Uint16Array) ? 1 : null;
+  return null;
+}
+
+/** Like floatCode, for views (copy, fill and where's condition also take int32). */
+function viewCode(v: View, allowInt: boolean): number | null {
+  if (allowInt && v.dtype === "int32") return v.data instanceof Int32Array ? 2 : null;
+  return floatCode(v.dtype, v.data);
+}
+
+function sameShapes(out: View, ...views: View[]): boolean {
+  return views.every((v) => v.shape.length === out.shape.length && v.shape.every((d, i) => d === out.shape[i]));
+}
+
+function isF32(...arrays: unknown[]): boolean {
+  return arrays.every((a) => a instanceof Float32Array);
+}
+
+export class NativeBackend implements Backend {
+  readonly name = "native";
+  private readonly addon: Addon;
+  private readonly ref = new ReferenceBackend();
+
+  constructor(addon: Addon = loadAddon()) {
+    this.addon = addon;
+  }
+
+  copy(src: View, dst: View): void {
+    const s = viewCode(src, true);
+    const d = viewCode(dst, true);
+    if (s === null || d === null || !sameShapes(dst, src)) return this.ref.copy(src, dst);
+    this.addon.copy(src.data, src.offset, src.strides, s, dst.data, dst.offset, dst.strides, d, dst.shape);
+  }
+
+  fill(dst: View, value: number): void {
+    const d = viewCode(dst, true);
+    if (d === null) return this.ref.fill(dst, value);
+    this.addon.fill(dst.data, dst.offset, dst.strides, d, dst.shape, value);
+  }
+
+  unary(op: UnaryOp, x: View, out: View): void {
+    const c = floatCode(x.dtype, x.data, out.data);
+    if (c === null || out.dtype !== x.dtype || !sameShapes(out, x)) return this.ref.unary(op, x, out);
+    this.addon.unary(UNARY_CODES[op], x.data, x.offset, x.strides, out.data, out.offset, out.strides, out.shape, c);
+  }
+
+  unaryBackward(op: UnaryOp, x: View, gy: View, gx: View): void {
+    const c = floatCode(x.dtype, x.data, gy.data, gx.data);
+    if (c === null || gy.dtype !== x.dtype || gx.dtype !== x.dtype || !sameShapes(gx, x, gy)) return this.ref.unaryBackward(op, x, gy, gx);
+    this.addon.unaryBackward(
+      UNARY_CODES[op],
+      x.data,
+      x.offset,
+      x.strides,
+      gy.data,
+      gy.offset,
+      gy.strides,
+      gx.data,
+      gx.offset,
+      gx.strides,
+      gx.shape,
+      c,
+    );
+  }
+
+  binary(op: BinaryOp, a: View, b: View, out: View): void {
+    const c = floatCode(out.dtype, a.data, b.data, out.data);
+    if (c === null || a.dtype !== out.dtype || b.dtype !== out.dtype || !sameShapes(out, a, b)) return this.ref.binary(op, a, b, out);
+    this.addon.binary(BINARY_CODES[op], a.data, a.offset, a.strides, b.data, b.offset, b.strides, out.data, out.offset, out.strides, out.shape, c);
+  }
+
+  where(cond: View, a: View, b: View, out: View): void {
+    const cc = viewCode(cond, true);
+    const c = floatCode(out.dtype, a.data, b.data, out.data);
+    if (cc === null || c === null || a.dtype !== out.dtype || b.dtype !== out.dtype || !sameShapes(out, cond, a, b)) return this.ref.where(cond, a, b, out);
+    this.addon.where(
+      cond.data,
+      cond.offset,
+      cond.strides,
+      cc,
+      a.data,
+      a.offset,
+      a.strides,
+      b.data,
+      b.offset,
+      b.strides,
+      out.data,
+      out.offset,
+      out.strides,
+      out.shape,
+      c,
+    );
+  }
+
+  reduce(op: ReduceOp, x: Storage, xDtype: DType, outer: number, n: number, inner: number, out: Storage): void {
+    const c = floatCode(xDtype, x);
+    if (c === null || n === 0) return this.ref.reduce(op, x, xDtype, outer, n, inner, out);
+    this.addon.reduce(REDUCE_CODES[op], x, c, outer, n, inner, out);
+  }
+
+  gemm(a: Storage, b: Storage, c: Storage, dtype: DType, cDtype: DType, args: GemmArgs): void {
+    if (floatCode(dtype, a, b) === null || floatCode(cDtype, c) === null) return this.ref.gemm(a, b, c, dtype, cDtype, args);
+    nativeGemm(this.addon, a, b, c, dtype, cDtype, args);
+  }
+
+  softmax(x: Storage, y: Storage, dtype: DType, N: number, C: number, log: boolean): void {
+    const c = floatCode(dtype, x, y);
+    if (c === null) return this.ref.softmax(x, y, dtype, N, C, log);
+    this.addon.softmax(x, y, c, N, C, log);
+  }
+
+  softmaxBackward(y: Storage, gy: Storage, gx: Storage, dtype: DType, N: number, C: number, log: boolean): void {
+    const c = floatCode(dtype, y, gy, gx);
+    if (c === null) return this.ref.softmaxBackward(y, gy, gx, dtype, N, C, log);
+    this.addon.softmaxBackward(y, gy, gx, c, N, C, log);
+  }
+
+  crossEntropy(
+    logits: Storage,
+    dtype: DType,
+    targets: Int32Array,
+    N: number,
+    V: number,
+    ignoreIndex: number,
+    labelSmoothing: number,
+    loss: Float32Array,
+    lse: Float32Array,
+  ): void {
+    const c = floatCode(dtype, logits);
+    if (c === null || !isF32(loss, lse) || !(targets instanceof Int32Array)) {
+      return this.ref.crossEntropy(logits, dtype, targets, N, V, ignoreIndex, labelSmoothing, loss, lse);
+    }
+    this.addon.crossEntropy(logits, c, targets, N, V, ignoreIndex, labelSmoothing, loss, lse);
+  }
+
+  crossEntropyBackward(
+    logits: Storage,
+    dtype: DType,
+    targets: Int32Array,
+    lse: Float32Array,
+    gLoss: Float32Array,
+    N: number,
+    V: number,
+    ignoreIndex: number,
+    labelSmoothing: number,
+    gLogits: Storage,
+  ): void {
+    const c = floatCode(dtype, logits, gLogits);
+    if (c === null || !isF32(lse, gLoss) || !(targets instanceof Int32Array)) {
+      return this.ref.crossEntropyBackward(logits, dtype, targets, lse, gLoss, N, V, ignoreIndex, labelSmoothing, gLogits);
+    }
+    this.addon.crossEntropyBackward(logits, c, targets, lse, gLoss, N, V, ignoreIndex, labelSmoothing, gLogits);
+  }
+
+  rmsnorm(x: Storage, w: Storage | null, y: Storage, rstd: Float32Array, dtype: DType, N: number, C: number, eps: number): void {
+    const c = floatCode(dtype, x, w, y);
+    if (c === null || !isF32(rstd)) return this.ref.rmsnorm(x, w, y, rstd, dtype, N, C, eps);
+    this.addon.rmsnorm(x, w, y, rstd, c, N, C, eps);
+  }
+
+  rmsnormBackward(
+    x: Storage,
+    w: Storage | null,
+    rstd: Float32Array,
+    gy: Storage,
+    gx: Storage,
+    gw: Storage | null,
+    dtype: DType,
+    N: number,
+    C: number,
+  ): void {
+    const c = floatCode(dtype, x, w, gy, gx, gw);
+    if (c === null || !isF32(rstd)) return this.ref.rmsnormBackward(x, w, rstd, gy, gx, gw, dtype, N, C);
+    this.addon.rmsnormBackward(x, w, rstd, gy, gx, gw, c, N, C);
+  }
+
+  layernorm(
+    x: Storage,
+    w: Storage | null,
+    b: Storage | null,
+    y: Storage,
+    mean: Float32Array,
+    rstd: Float32Array,
+    dtype: DType,
+    N: number,
+    C: number,
+    eps: number,
+  ): void {
+    const c = floatCode(dtype, x, w, b, y);
+    if (c === null || !isF32(mean, rstd)) return this.ref.layernorm(x, w, b, y, mean, rstd, dtype, N, C, eps);
+    this.addon.layernorm(x, w, b, y, mean, rstd, c, N, C, eps);
+  }
+
+  layernormBackward(
+    x: Storage,
+    w: Storage | null,
+    mean: Float32Array,
+    rstd: Float32Array,
+    gy: Storage,
+    gx: Storage,
+    gw: Storage | null,
+    gb: Storage | null,
+    dtype: DType,
+    N: number,
+    C: number,
+  ): void {
+    const c = floatCode(dtype, x, w, gy, gx, gw, gb);
+    if (c === null || !isF32(mean, rstd)) return this.ref.layernormBackward(x, w, mean, rstd, gy, gx, gw, gb, dtype, N, C);
+    this.addon.layernormBackward(x, w, mean, rstd, gy, gx, gw, gb, c, N, C);
+  }
+
+  rope(x: Storage, out: Storage, dtype: DType, positions: Int32Array, args: RopeArgs): void {
+    const c = floatCode(dtype, x, out);
+    if (c === null || (args.style !== "half" && args.style !== "interleaved")) return this.ref.rope(x, out, dtype, positions, args);
+    const { B, T, H, D, rotaryDim, theta, style, inverse } = args;
+    this.addon.rope(x, out, c, positions, B, T, H, D, rotaryDim, theta, style === "interleaved", inverse);
+  }
+
+  embedding(weight: Storage, ids: Int32Array, out: Storage, dtype: DType, N: number, V: number, C: number): void {
+    const c = floatCode(dtype, weight, out);
+    if (c === null) return this.ref.embedding(weight, ids, out, dtype, N, V, C);
+    this.addon.embedding(weight, ids, out, c, N, V, C);
+  }
+
+  embeddingBackward(gOut: Storage, ids: Int32Array, gWeight: Storage, dtype: DType, N: number, V: number, C: number): void {
+    const c = floatCode(dtype, gOut, gWeight);
+    if (c === null) return this.ref.embeddingBackward(gOut, ids, gWeight, dtype, N, V, C);
+    this.addon.embeddingBackward(gOut, ids, gWeight, c, N, V, C);
+  }
+
+  attention(q: Storage, k: Storage, v: Storage, out: Storage, lse: Float32Array, dtype: DType, args: AttentionArgs): void {
+    const c = floatCode(dtype, q, k, v, out);
+    if (c === null || !isF32(lse)) return this.ref.attention(q, k, v, out, lse, dtype, args);
+    const { B, Hq, Hkv, T, S, D, scale, causal } = args;
+    this.addon.attention(q, k, v, out, lse, c, B, Hq, Hkv, T, S, D, scale, causal, args.keyMask ?? null);
+  }
+
+  attentionBackward(
+    q: Storage,
+    k: Storage,
+    v: Storage,
+    out: Storage,
+    lse: Float32Array,
+    gOut: Storage,
+    gq: Storage,
+    gk: Storage,
+    gv: Storage,
+    dtype: DType,
+    args: AttentionArgs,
+  ): void {
+    const c = floatCode(dtype, q, k, v, out, gOut, gq, gk, gv);
+    if (c === null || !isF32(lse)) return this.ref.attentionBackward(q, k, v, out, lse, gOut, gq, gk, gv, dtype, args);
+    const { B, Hq, Hkv, T, S, D, scale, causal } = args;
+    this.addon.attentionBackward(q, k, v, out, lse, gOut, gq, gk, gv, c, B, Hq, Hkv, T, S, D, scale, causal, args.keyMask ?? null);
+  }
+
+  adamw(param: Float32Array, grad: Float32Array, m: Float32Array, v: Float32Array, n: number, args: AdamWArgs): void {
+    if (!isF32(param, grad, m, v)) return this.ref.adamw(param, grad, m, v, n, args);
+    const { lr, beta1, beta2, eps, weightDecay, step } = args;
+    this.addon.adamw(param, grad, m, v, n, lr, beta1, beta2, eps, weightDecay, step);
+  }
+}

@@ -1,0 +1,39 @@
+/** Samplers: pick the next token from one row of (processed) logits. */
+import { GraftError } from "../core/errors.ts";
+import type { Generator } from "../core/rng.ts";
+import { softmaxRow } from "./logitsProcessors.ts";
+
+/** The index of the largest logit (the first one on ties, like torch.argmax). */
+export function greedy(logits: Float32Array): number {
+  let best = 0;
+  let max = -Infinity;
+  for (let i = 0; i < logits.length; i++) {
+    if (logits[i]! > max) {
+      max = logits[i]!;
+      best = i;
+    }
+  }
+  if (max === -Infinity) {
+    if (logits.some((x) => Number.isNaN(x))) throw new GraftError("greedy: the logits contain NaN");
+    throw new GraftError("greedy: every token was filtered out (all logits are -Infinity)");
+  }
+  return best;
+}
+
+/** Draws one token from softmax(logits) with the seeded generator (one uniform draw per call). */
+export function sampleMultinomial(logits: Float32Array, generator: Generator): number {
+  const probs = softmaxRow(logits);
+  const u = generator.random();
+  let cum = 0;
+  let last = -1;
+  for (let i = 0; i < probs.length; i++) {
+    const p = probs[i]!;
+    if (Number.isNaN(p)) throw new GraftError("sampleMultinomial: the logits contain NaN");
+    if (p === 0) continue;
+    cum += p;
+    last = i;
+    if (u < cum) return i;
+  }
+  if (last < 0) throw new GraftError("sampleMultinomial: every token was filtered out (all logits are -Infinity)");
+  return last; // u within rounding of 1
+}

@@ -1,0 +1,11 @@
+/** The parts of a model and a tokenizer that generation relies on. */
+import type { Tokenizer } from "../tokenizers/index.ts";
+
+export type { CausalLM, ForwardOptions, KVCache, ModelConfig } from "../models/types.ts";
+export type { ChatMessage } from "../tokenizers/index.ts";
+
+/**
+ * What generation needs from a tokenizer: src/tokenizers' Tokenizer, or any object with these
+ * members (tests use a byte-level stand-in).
+ */
+export type TextTokenizer = Pick<Tokenizer, "encode" | "decode" | "eosTokenIds" | "padTokenId" | "applyChatTemplate" | "createDecodeStream">;

@@ -1,0 +1,244 @@
+/**
+ * Qwen2 / Qwen2.5 (model_type "qwen2"), also used for Llama (model_type "llama"): pre-norm decoder
+ * with RMSNorm, grouped-query attention with RoPE (q/k/v biases for Qwen2, `attention_bias` for
+ * Llama), SwiGLU MLP, optional tied embeddings. Follows HF modeling_qwen2.py / modeling_llama.py.
+ */
+import type { DType } from "../core/dtype.ts";
+import { Generator } from "../core/rng.ts";
+import { type Embedding, type Linear, Module, ModuleList, RMSNorm } from "../nn/index.ts";
+import * as T from "../tensor/index.ts";
+import type { Tensor } from "../tensor/index.ts";
+import { type RopeConfig, type RopeScaling, applyRope, scaledInvFreq } from "./rope.ts";
+import { type CausalLM, type ForwardOptions, KVCache, type ModelConfig, type ModelEntry, ModelError, idsShape, keyMaskOf, positionIdsOf } from "./types.ts";
+import { embedding, initWeights, linear } from "./weights.ts";
+
+// ---- Config ----------------------------------------------------------------------------------
+
+export interface Qwen2Config extends ModelConfig {
+  hidden_size: number;
+  intermediate_size: number;
+  num_hidden_layers: number;
+  num_attention_heads: number;
+  num_key_value_heads: number;
+  head_dim: number;
+  hidden_act: string;
+  max_position_embeddings: number;
+  rms_norm_eps: number;
+  rope_theta: number;
+  rope_scaling: RopeScaling | null;
+  tie_word_embeddings: boolean;
+  /** Llama: biases on q/k/v/o. Qwen2 always has q/k/v biases (and none on o). */
+  attention_bias: boolean;
+  mlp_bias: boolean;
+  initializer_range: number;
+}
+
+/** config.json → Qwen2Config with HF's defaults filled in (keys verbatim). */
+export function qwen2Config(raw: Partial<Qwen2Config> & { model_type?: string }): Qwen2Config {
+  const need = ["vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads"] as const;
+  const absent = need.filter((k) => typeof raw[k] !== "number");
+  if (absent.length) throw new ModelError(`${raw.model_type ?? "qwen2"} config lacks ${absent.join(", ")}`);
+  const heads = raw.num_attention_heads!;
+  const cfg: Qwen2Config = {
+    ...raw,
+    model_type: raw.model_type ?? "qwen2",
+    vocab_size: raw.vocab_size!,
+    hidden_size: raw.hidden_size!,
+    intermediate_size: raw.intermediate_size!,
+    num_hidden_layers: raw.num_hidden_layers!,
+    num_attention_heads: heads,
+    num_key_value_heads: raw.num_key_value_heads ?? heads,
+    head_dim: raw.head_dim ?? raw.hidden_size! / heads,
+    hidden_act: raw.hidden_act ?? "silu",
+    max_position_embeddings: raw.max_position_embeddings ?? 32768,
+    rms_norm_eps: raw.rms_norm_eps ?? 1e-6,
+    rope_theta: raw.rope_theta ?? 10000,
+    rope_scaling: raw.rope_scaling ?? null,
+    tie_word_embeddings: raw.tie_word_embeddings ?? false,
+    attention_bias: raw.attention_bias ?? false,
+    mlp_bias: raw.mlp_bias ?? false,
+    initializer_range: raw.initializer_range ?? 0.02,
+  };
+  if (!Number.isInteger(cfg.head_dim) || cfg.head_dim % 2 !== 0) throw new ModelError(`head_dim ${cfg.head_dim} must be an even integer`);
+  if (heads % cfg.num_key_value_heads !== 0) {
+    throw new ModelError(`num_attention_heads ${heads} is not a multiple of num_key_value_heads ${cfg.num_key_value_heads}`);
+  }
+  if (cfg.hidden_act !== "silu") throw new ModelError(`hidden_act "${cfg.hidden_act}" is not supported (Qwen2/Llama use silu)`);
+  scaledInvFreq({ headDim: cfg.head_dim, theta: cfg.rope_theta, scaling: cfg.rope_scaling }); // validates rope_scaling
+  return cfg;
+}
+
+/** Per-forward state every layer shares. */
+interface LayerInputs {
+  positions: Tensor;
+  keyMask: Uint8Array | null;
+  cache?: KVCache;
+}
+
+// ---- Attention -------------------------------------------------------------------------------
+
+export class Qwen2Attention extends Module {
+  readonly q_proj: Linear;
+  readonly k_proj: Linear;
+  readonly v_proj: Linear;
+  readonly o_proj: Linear;
+  private readonly rope: RopeConfig;
+  private readonly invFreq: Float64Array | null;
+
+  constructor(
+    readonly config: Qwen2Config,
+    readonly layerIdx: number,
+    dtype: DType,
+  ) {
+    super();
+    const { hidden_size: C, num_attention_heads: Hq, num_key_value_heads: Hkv, head_dim: D } = config;
+    const qkvBias = config.model_type === "qwen2" || config.attention_bias;
+    this.q_proj = this.module("q_proj", linear(C, Hq * D, { bias: qkvBias, dtype }));
+    this.k_proj = this.module("k_proj", linear(C, Hkv * D, { bias: qkvBias, dtype }));
+    this.v_proj = this.module("v_proj", linear(C, Hkv * D, { bias: qkvBias, dtype }));
+    this.o_proj = this.module("o_proj", linear(Hq * D, C, { bias: config.model_type !== "qwen2" && config.attention_bias, dtype }));
+    this.rope = { headDim: D, theta: config.rope_theta, scaling: config.rope_scaling };
+    this.invFreq = scaledInvFreq(this.rope);
+  }
+
+  forward(x: Tensor, inp: LayerInputs): Tensor {
+    const [B, Tn] = x.shape as [number, number, number];
+    const { num_attention_heads: Hq, num_key_value_heads: Hkv, head_dim: D } = this.config;
+    let q = this.q_proj.forward(x).reshape([B, Tn, Hq, D]);
+    let k = this.k_proj.forward(x).reshape([B, Tn, Hkv, D]);
+    let v = this.v_proj.forward(x).reshape([B, Tn, Hkv, D]).transpose(1, 2);
+    q = applyRope(q, inp.positions, this.rope, this.invFreq).transpose(1, 2);
+    k = applyRope(k, inp.positions, this.rope, this.invFreq).transpose(1, 2);
+    if (inp.cache) [k, v] = inp.cache.append(this.layerIdx, k, v);
+    const o = T.scaledDotProductAttention(q, k, v, { causal: true, keyMask: inp.keyMask });
+    return this.o_proj.forward(o.transpose(1, 2).reshape([B, Tn, Hq * D]));
+  }
+}
+
+// ---- MLP -------------------------------------------------------------------------------------
+
+export class Qwen2MLP extends Module {
+  readonly gate_proj: Linear;
+  readonly up_proj: Linear;
+  readonly down_proj: Linear;
+
+  constructor(config: Qwen2Config, dtype: DType) {
+    super();
+    const { hidden_size: C, intermediate_size: F, mlp_bias: bias } = config;
+    this.gate_proj = this.module("gate_proj", linear(C, F, { bias, dtype }));
+    this.up_proj = this.module("up_proj", linear(C, F, { bias, dtype }));
+    this.down_proj = this.module("down_proj", linear(F, C, { bias, dtype }));
+  }
+
+  forward(x: Tensor): Tensor {
+    return this.down_proj.forward(T.mul(T.silu(this.gate_proj.forward(x)), this.up_proj.forward(x)));
+  }
+}
+
+// ---- Block -----------------------------------------------------------------------------------
+
+export class Qwen2DecoderLayer extends Module {
+  readonly self_attn: Qwen2Attention;
+  readonly mlp: Qwen2MLP;
+  readonly input_layernorm: RMSNorm;
+  readonly post_attention_layernorm: RMSNorm;
+
+  constructor(config: Qwen2Config, layerIdx: number, dtype: DType) {
+    super();
+    this.self_attn = this.module("self_attn", new Qwen2Attention(config, layerIdx, dtype));
+    this.mlp = this.module("mlp", new Qwen2MLP(config, dtype));
+    this.input_layernorm = this.module("input_layernorm", new RMSNorm(config.hidden_size, config.rms_norm_eps));
+    this.post_attention_layernorm = this.module("post_attention_layernorm", new RMSNorm(config.hidden_size, config.rms_norm_eps));
+  }
+
+  forward(x: Tensor, inp: LayerInputs): Tensor {
+    const h = T.add(x, this.self_attn.forward(this.input_layernorm.forward(x), inp));
+    return T.add(h, this.mlp.forward(this.post_attention_layernorm.forward(h)));
+  }
+}
+
+// ---- Model -----------------------------------------------------------------------------------
+
+export class Qwen2Model extends Module {
+  readonly embed_tokens: Embedding;
+  readonly layers: ModuleList<Qwen2DecoderLayer>;
+  readonly norm: RMSNorm;
+
+  constructor(
+    readonly config: Qwen2Config,
+    dtype: DType,
+  ) {
+    super();
+    this.embed_tokens = this.module("embed_tokens", embedding(config.vocab_size, config.hidden_size, dtype));
+    const layers = Array.from({ length: config.num_hidden_layers }, (_, i) => new Qwen2DecoderLayer(config, i, dtype));
+    this.layers = this.module("layers", new ModuleList(layers));
+    this.norm = this.module("norm", new RMSNorm(config.hidden_size, config.rms_norm_eps));
+  }
+
+  /** inputIds [B, T] → final hidden states [B, T, C] (in the weights' dtype). */
+  forward(inputIds: Tensor, opts: ForwardOptions = {}): Tensor {
+    const [B, Tn] = idsShape("Qwen2Model", inputIds);
+    const past = opts.cache?.length ?? 0;
+    const keyMask = keyMaskOf("Qwen2Model", opts.attentionMask, B, past + Tn);
+    const positions = positionIdsOf("Qwen2Model", B, Tn, past, keyMask, opts.positionIds);
+    const inp: LayerInputs = { positions, keyMask: keyMask && keyMask.every((m) => m === 1) ? null : keyMask, cache: opts.cache };
+    let h = this.embed_tokens.forward(inputIds);
+    for (const layer of this.layers.items) h = layer.forward(h, inp);
+    return this.norm.forward(h);
+  }
+}
+
+// ---- ForCausalLM -----------------------------------------------------------------------------
+
+export class Qwen2ForCausalLM extends Module implements CausalLM {
+  readonly model: Qwen2Model;
+  /** Absent when tie_word_embeddings: logits then use model.embed_tokens.weight. */
+  readonly lm_head: Linear | null;
+
+  constructor(
+    readonly config: Qwen2Config,
+    dtype: DType = "float32",
+  ) {
+    super();
+    this.model = this.module("model", new Qwen2Model(config, dtype));
+    this.lm_head = config.tie_word_embeddings ? null : this.module("lm_head", linear(config.hidden_size, config.vocab_size, { bias: false, dtype }));
+    if (dtype !== "float32") this.to(dtype);
+  }
+
+  forward(inputIds: Tensor, opts: ForwardOptions = {}): Tensor {
+    const h = this.model.forward(inputIds, opts);
+    const logits = this.lm_head ? this.lm_head.forward(h) : T.matmul(h, this.model.embed_tokens.weight.T);
+    return logits.to("float32");
+  }
+
+  newCache(batch: number, maxLength?: number): KVCache {
+    const c = this.config;
+    return new KVCache(c.num_hidden_layers, batch, c.num_key_value_heads, c.head_dim, maxLength, this.model.embed_tokens.weight.dtype);
+  }
+
+  /** HF checkpoint → module keys: drops the tied lm_head copy and rotary inv_freq buffers. */
+  static sanitize(weights: Map<string, Tensor>, config: Qwen2Config): Map<string, Tensor> {
+    const out = new Map<string, Tensor>();
+    for (const [k, t] of weights) {
+      if (k.endsWith(".rotary_emb.inv_freq")) continue;
+      if (k === "lm_head.weight" && config.tie_word_embeddings) continue;
+      out.set(k, t);
+    }
+    return out;
+  }
+
+  /** A randomly initialised model (HF init: N(0, initializer_range), zero biases, unit norms). */
+  static create(config: Qwen2Config, opts: { seed?: number; dtype?: DType } = {}): Qwen2ForCausalLM {
+    const m = new Qwen2ForCausalLM(config);
+    initWeights(m, config.initializer_range, new Generator(opts.seed ?? 0));
+    return opts.dtype && opts.dtype !== "float32" ? m.to(opts.dtype) : m;
+  }
+}
+
+/** Registry entry for model_type "qwen2" and "llama". */
+export const qwen2Entry: ModelEntry = {
+  config: (raw) => qwen2Config(raw as Partial<Qwen2Config>),
+  build: (config, opts) => new Qwen2ForCausalLM(config as Qwen2Config, opts.dtype ?? "float32"),
+  create: (config, opts) => Qwen2ForCausalLM.create(config as Qwen2Config, opts),
+  sanitize: (weights, config) => Qwen2ForCausalLM.sanitize(weights, config as Qwen2Config),
+};

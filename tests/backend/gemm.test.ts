@@ -1,0 +1,276 @@
+/**
+ * Native GEMM against a float64 triple loop: every transpose combination, batches with strides (incl.
+ * broadcast stride 0), odd sizes, padded leading dimensions, offsets, alpha/beta (beta = 0 ignores NaN
+ * in C), bfloat16 operands and outputs, every ISA path the CPU has, and bounds checking.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { loadAddon } from "../../src/backend/native/addon.ts";
+import { nativeGemm } from "../../src/backend/native/gemm.ts";
+import type { GemmArgs } from "../../src/backend/Backend.ts";
+import type { DType } from "../../src/core/dtype.ts";
+
+const addon = loadAddon();
+const ISAS = ["generic", "avx2", "avx512", "avx512bf16"];
+const nativeIsa = addon.gemmIsa("native") as string;
+/** The ISA paths this CPU can run, from generic up to the best one. */
+const availableIsas = ISAS.slice(0, ISAS.indexOf(nativeIsa) + 1);
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+const bf16ToNumber = (h: number): number => {
+  u32[0] = h << 16;
+  return f32[0]!;
+};
+const numberToBf16Truncated = (x: number): number => {
+  f32[0] = x;
+  return u32[0]! >>> 16;
+};
+
+type Store = Float32Array | Uint16Array;
+const decode = (s: Store, i: number): number => (s instanceof Uint16Array ? bf16ToNumber(s[i]!) : s[i]!);
+
+function randomStore(dtype: DType, n: number, next: () => number): Store {
+  if (dtype === "float32") return Float32Array.from({ length: n }, () => next() * 2 - 1);
+  // Exactly representable bf16 inputs, so the reference sees the same values as the kernel.
+  return Uint16Array.from({ length: n }, () => numberToBf16Truncated(next() * 2 - 1));
+}
+
+interface Case {
+  dtype?: DType;
+  cDtype?: DType;
+  batch?: number;
+  m: number;
+  n: number;
+  k: number;
+  transA?: boolean;
+  transB?: boolean;
+  /** Extra elements per row beyond the stored row length. */
+  padA?: number;
+  padB?: number;
+  padC?: number;
+  offsetA?: number;
+  offsetB?: number;
+  offsetC?: number;
+  /** "bcast" = stride 0; otherwise matrices are packed with a gap of 5 elements. */
+  broadcastA?: boolean;
+  broadcastB?: boolean;
+  /** C laid out [m, batch, n]: ldc = batch * n, batch stride n (matrices interleave by rows). */
+  interleaveC?: boolean;
+  alpha?: number;
+  beta?: number;
+  /** Prior contents of C: random values (default) or NaN (only meaningful with beta = 0). */
+  cInit?: "random" | "nan";
+  seed?: number;
+}
+
+/** Runs one case natively and compares every element of C (touched or not) with a float64 reference. */
+function check(c: Case): void {
+  const dtype = c.dtype ?? "float32";
+  const cDtype = c.cDtype ?? "float32";
+  const batch = c.batch ?? 1;
+  const { m, n, k } = c;
+  const transA = c.transA ?? false;
+  const transB = c.transB ?? false;
+  const [rowsA, colsA] = transA ? [k, m] : [m, k];
+  const [rowsB, colsB] = transB ? [n, k] : [k, n];
+  const lda = colsA + (c.padA ?? 0);
+  const ldb = colsB + (c.padB ?? 0);
+  const ldc = (c.interleaveC ? batch * n : n) + (c.padC ?? 0);
+  const span = (rows: number, cols: number, ld: number) => (rows === 0 || cols === 0 ? 0 : (rows - 1) * ld + cols);
+  const strideA = c.broadcastA ? 0 : span(rowsA, colsA, lda) + 5;
+  const strideB = c.broadcastB ? 0 : span(rowsB, colsB, ldb) + 5;
+  const strideC = c.interleaveC ? n : span(m, n, ldc) + 5;
+  const offsetA = c.offsetA ?? 0;
+  const offsetB = c.offsetB ?? 0;
+  const offsetC = c.offsetC ?? 0;
+  const next = rng(c.seed ?? 1234);
+  const a = randomStore(dtype, offsetA + (batch - 1) * strideA + span(rowsA, colsA, lda) + 3, next);
+  const b = randomStore(dtype, offsetB + (batch - 1) * strideB + span(rowsB, colsB, ldb) + 3, next);
+  const cLen = offsetC + (batch - 1) * strideC + span(m, n, ldc) + 3;
+  const cStore: Store = randomStore(cDtype, cLen, next);
+  if (c.cInit === "nan") cStore.fill(cDtype === "float32" ? NaN : 0x7fc0);
+  const before = Float64Array.from({ length: cLen }, (_, i) => decode(cStore, i));
+  const alpha = c.alpha ?? 1;
+  const beta = c.beta ?? 0;
+  const args: GemmArgs = { batch, m, n, k, transA, transB, lda, ldb, ldc, offsetA, offsetB, offsetC, strideA, strideB, strideC, alpha, beta };
+
+  nativeGemm(addon, a, b, cStore, dtype, cDtype, args);
+
+  // Expected C and the magnitude each element's error is judged against.
+  const want = Float64Array.from(before);
+  const scale = new Float64Array(cLen);
+  for (let bi = 0; bi < batch; bi++) {
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) {
+        let sum = 0;
+        let mag = 0;
+        for (let p = 0; p < k; p++) {
+          const av = decode(a, offsetA + bi * strideA + (transA ? p * lda + i : i * lda + p));
+          const bv = decode(b, offsetB + bi * strideB + (transB ? j * ldb + p : p * ldb + j));
+          sum += av * bv;
+          mag += Math.abs(av * bv);
+        }
+        const idx = offsetC + bi * strideC + i * ldc + j;
+        const prior = beta === 0 ? 0 : beta * before[idx]!;
+        want[idx] = alpha * sum + prior;
+        scale[idx] = Math.abs(alpha) * mag + Math.abs(prior);
+      }
+    }
+  }
+  // fp32 accumulation of exact products (bf16 inputs give exact fp32 products): ~1e-4 relative to
+  // the sum of magnitudes; a bf16 output adds its rounding (2^-9 relative, allow 2^-8).
+  const rtol = dtype === "float32" ? 1e-4 : 1e-3;
+  for (let i = 0; i < cLen; i++) {
+    const got = decode(cStore, i);
+    const tol = rtol * scale[i]! + (cDtype === "bfloat16" ? Math.abs(want[i]!) / 256 : 0) + 1e-6;
+    if (!(Math.abs(got - want[i]!) <= tol) && !(Number.isNaN(got) && Number.isNaN(want[i]!))) {
+      assert.fail(`C[${i}] = ${got}, expected ${want[i]} (tol ${tol}) for ${JSON.stringify({ ...c, dtype, cDtype, isa: addon.gemmIsa() })}`);
+    }
+  }
+}
+
+function withIsa(isa: string, fn: () => void): void {
+  addon.gemmIsa(isa);
+  try {
+    fn();
+  } finally {
+    addon.gemmIsa("native");
+  }
+}
+
+const TRANSPOSES: [boolean, boolean][] = [
+  [false, false],
+  [false, true],
+  [true, false],
+  [true, true],
+];
+
+test("all transpose combinations, float32 and bfloat16, odd sizes, padded ld and offsets", () => {
+  for (const dtype of ["float32", "bfloat16"] as const) {
+    for (const cDtype of ["float32", "bfloat16"] as const) {
+      for (const [transA, transB] of TRANSPOSES) {
+        check({ dtype, cDtype, m: 33, n: 47, k: 37, transA, transB, padA: 3, padB: 1, padC: 2, offsetA: 5, offsetB: 2, offsetC: 7 });
+      }
+    }
+  }
+});
+
+test("sizes 1, 7 and 33 in every dimension", () => {
+  for (const m of [1, 7, 33])
+    for (const n of [1, 7, 33])
+      for (const k of [1, 7, 33])
+        for (const dtype of ["float32", "bfloat16"] as const) check({ dtype, m, n, k, transA: m === 7, transB: k === 33 });
+});
+
+test("a 4865 dimension (one past many tile and block multiples)", () => {
+  for (const dtype of ["float32", "bfloat16"] as const) {
+    for (const [transA, transB] of TRANSPOSES) {
+      check({ dtype, m: 4865, n: 3, k: 5, transA, transB });
+      check({ dtype, m: 3, n: 4865, k: 5, transA, transB });
+      check({ dtype, m: 5, n: 3, k: 4865, transA, transB, cDtype: "bfloat16" });
+    }
+  }
+});
+
+test("multi-threaded shapes spanning several MC / KC blocks, with beta accumulating across K blocks", () => {
+  for (const dtype of ["float32", "bfloat16"] as const) {
+    for (const [transA, transB] of TRANSPOSES) {
+      check({ dtype, m: 300, n: 70, k: 600, transA, transB, alpha: 0.75, beta: 0.5, padC: 3, seed: 7 });
+    }
+    check({ dtype, cDtype: "bfloat16", m: 77, n: 300, k: 1030, transB: true, beta: -1, padA: 1 });
+    // More than one NC column block (n > 4096) with K blocks, float32 and bfloat16 outputs.
+    check({ dtype, cDtype: dtype, m: 45, n: 4100, k: 260, beta: 0.5, transB: dtype === "bfloat16" });
+  }
+});
+
+test("batched with batch strides, broadcast stride 0 for A or B", () => {
+  for (const dtype of ["float32", "bfloat16"] as const) {
+    for (const batch of [2, 3, 5]) {
+      check({ dtype, batch, m: 19, n: 37, k: 29, transB: true, offsetA: 1, offsetB: 3, offsetC: 2 });
+      check({ dtype, batch, m: 64, n: 90, k: 70, broadcastB: true, beta: 1 });
+      check({ dtype, batch, m: 21, n: 130, k: 50, broadcastA: true, transA: true, cDtype: "bfloat16" });
+      check({ dtype, batch, m: 70, n: 40, k: 33, interleaveC: true, beta: 0.5 }); // e.g. heads written into [T, H, D]
+    }
+  }
+});
+
+test("alpha and beta: beta = 0 ignores NaN in C, k = 0 scales C, alpha = 0", () => {
+  for (const dtype of ["float32", "bfloat16"] as const) {
+    for (const cDtype of ["float32", "bfloat16"] as const) {
+      check({ dtype, cDtype, m: 45, n: 70, k: 300, beta: 0, cInit: "nan", alpha: -2 });
+      check({ dtype, cDtype, m: 20, n: 33, k: 9, beta: 0, cInit: "nan", padC: 4 });
+      check({ dtype, cDtype, m: 30, n: 40, k: 20, alpha: 0.5, beta: -1.5 });
+      check({ dtype, cDtype, m: 6, n: 9, k: 0, beta: 2 });
+      check({ dtype, cDtype, m: 6, n: 9, k: 0, beta: 0, cInit: "nan" });
+      check({ dtype, cDtype, m: 6, n: 9, k: 4, alpha: 0, beta: 3 });
+    }
+  }
+});
+
+test("every ISA path this CPU supports gives the same results", () => {
+  for (const isa of availableIsas) {
+    withIsa(isa, () => {
+      assert.equal(addon.gemmIsa(), isa);
+      for (const dtype of ["float32", "bfloat16"] as const) {
+        for (const [transA, transB] of TRANSPOSES) {
+          check({ dtype, m: 37, n: 53, k: 41, transA, transB, padA: 2, padB: 3, offsetC: 1, beta: 0.5 });
+        }
+        check({ dtype, cDtype: "bfloat16", batch: 3, m: 150, n: 61, k: 530, broadcastB: true, transB: true });
+        check({ dtype, m: 7, n: 4865, k: 3, transA: true });
+        check({ dtype, m: 9, n: 5, k: 17, beta: 0, cInit: "nan" });
+      }
+    });
+  }
+});
+
+test("peakFlops reports a positive rate where the ISA has FMA", () => {
+  if (nativeIsa === "generic") return;
+  assert.ok((addon.peakFlops(0.02) as number) > 0);
+  const bf16 = addon.peakFlopsBf16(0.02) as number;
+  assert.ok(nativeIsa === "avx512bf16" ? bf16 > 0 : bf16 === 0);
+});
+
+test("out-of-bounds and malformed arguments throw errors naming gemm", () => {
+  const base: GemmArgs = {
+    batch: 1, m: 4, n: 5, k: 6, transA: false, transB: false, lda: 6, ldb: 5, ldc: 5,
+    offsetA: 0, offsetB: 0, offsetC: 0, strideA: 0, strideB: 0, strideC: 0, alpha: 1, beta: 0,
+  };
+  const a = new Float32Array(24), b = new Float32Array(30), c = new Float32Array(20);
+  nativeGemm(addon, a, b, c, "float32", "float32", base); // in bounds
+  const bad: [Partial<GemmArgs>, RegExp][] = [
+    [{ offsetA: 1 }, /gemm.*A/],
+    [{ offsetB: 1 }, /gemm.*B/],
+    [{ offsetC: 1 }, /gemm.*C/],
+    [{ lda: 7 }, /gemm.*A/],
+    [{ transA: true }, /gemm.*A/], // stored [6, 4] with lda 6 needs 34 elements
+    [{ transB: true, ldb: 7 }, /gemm.*B/], // stored [5, 6] with ldb 7 needs 34
+    [{ ldc: 4 }, /gemm.*C/],
+    [{ batch: 2, strideA: 0, strideB: 0, strideC: 20 }, /gemm.*C/],
+    [{ batch: 2, strideA: 24, strideC: 0 }, /gemm/],
+    [{ batch: 2, ldc: 10, strideC: 0 }, /gemm.*C.*batch stride/], // two outputs on the same elements
+    [{ m: -1 }, /gemm/],
+    [{ strideA: -1 }, /gemm/],
+  ];
+  for (const [patch, re] of bad) {
+    assert.throws(() => nativeGemm(addon, a, b, c, "float32", "float32", { ...base, ...patch }), re, JSON.stringify(patch));
+  }
+  // Typed array kinds must match the dtypes.
+  assert.throws(() => nativeGemm(addon, a, b, c, "bfloat16", "float32", base), /gemm/);
+  assert.throws(() => nativeGemm(addon, a, b, new Uint16Array(20), "float32", "float32", base), /gemm/);
+  assert.throws(() => addon.gemm(a, b, c, 2, 0, 1, 4, 5, 6, false, false, 6, 5, 5, 0, 0, 0, 0, 0, 0, 1, 0), /gemm/);
+  assert.throws(() => nativeGemm(addon, a, b, c, "float64", "float32", base), /gemm/);
+  // Nothing was written by the failed calls.
+  assert.ok(c.every((x) => x === 0));
+});
