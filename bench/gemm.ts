@@ -20,10 +20,15 @@ export interface GemmBenchRow {
 
 export interface GemmBenchResult {
   isa: string;
+  /** GEMM dispatch level: the CPU ISA, or "amx" where bf16 runs on AMX tiles. */
+  level: string;
   threads: number;
   kernelF32: string;
   kernelBf16: string;
-  /** Measured fp32 FMA (and vdpbf16ps) peak, GFLOP/s, best of the measurements taken between shapes. */
+  /**
+   * Measured fp32 FMA peak and the peak of the bf16 kernel's instruction (AMX tdpbf16ps at level amx,
+   * else vdpbf16ps), GFLOP/s, best of the measurements taken between shapes.
+   */
   peak: number;
   peakBf16: number;
   rows: GemmBenchRow[];
@@ -89,7 +94,8 @@ export async function runGemmBench(opts: { rounds?: number; peakSeconds?: number
   const peakSeconds = opts.peakSeconds ?? 0.25;
   const kernelF32 = (addon.gemmKernel(0) as { name: string }).name;
   const kernelBf16 = (addon.gemmKernel(1) as { name: string }).name;
-  log(`native gemm: isa ${info.isa}, ${info.threads} threads, kernels ${kernelF32} / ${kernelBf16}`);
+  const level = addon.gemmIsa() as string;
+  log(`native gemm: isa ${info.isa}, level ${level}, ${info.threads} threads, kernels ${kernelF32} / ${kernelBf16}`);
 
   const configs: Config[] = [];
   for (const transB of [false, true])
@@ -118,7 +124,8 @@ export async function runGemmBench(opts: { rounds?: number; peakSeconds?: number
     rows.push({ shape: f.shape, transB: f.transB, fp32: gflops(f), bf16: gflops(h) });
   }
 
-  log(`fp32 FMA peak ${peak.toFixed(1)} GFLOP/s` + (peakBf16 > 0 ? `, bf16 vdpbf16ps peak ${peakBf16.toFixed(1)} GFLOP/s` : ""));
+  const bf16Instr = level === "amx" ? "AMX tdpbf16ps" : "vdpbf16ps";
+  log(`fp32 FMA peak ${peak.toFixed(1)} GFLOP/s` + (peakBf16 > 0 ? `, bf16 ${bf16Instr} peak ${peakBf16.toFixed(1)} GFLOP/s` : ""));
   log("M x K x N              op      fp32 GFLOP/s  (of peak)   bf16 GFLOP/s  (of peak)  bf16/fp32");
   for (const r of rows) {
     const [m, k, n] = r.shape;
@@ -130,7 +137,7 @@ export async function runGemmBench(opts: { rounds?: number; peakSeconds?: number
         `  ${r.bf16.toFixed(1).padStart(12)}  (${bf16Peak})  ${(r.bf16 / r.fp32).toFixed(2).padStart(8)}x`,
     );
   }
-  return { isa: info.isa, threads: info.threads, kernelF32, kernelBf16, peak, peakBf16, rows };
+  return { isa: info.isa, level, threads: info.threads, kernelF32, kernelBf16, peak, peakBf16, rows };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

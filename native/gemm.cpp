@@ -8,13 +8,15 @@
 #include <cstring>
 #include <thread>
 
+#include <sys/mman.h>
+
 #include "threadpool.h"
 
 namespace graft {
 namespace gemm {
 namespace {
 
-std::atomic<int> isaCap{static_cast<int>(Isa::Avx512Bf16)};
+std::atomic<int> levelCap{static_cast<int>(Level::Amx)};
 
 // Per-thread packing buffers, grown on demand and kept for the thread's lifetime (pool threads are
 // persistent, so steady-state GEMMs allocate nothing).
@@ -25,12 +27,16 @@ struct Buffer {
   void* get(size_t want) {
     if (want > bytes) {
       std::free(ptr);
-      bytes = (want + 4095) & ~size_t(4095);
-      ptr = std::aligned_alloc(64, bytes);
+      // Blocks of 512 KiB and more go on 2 MiB pages where the kernel allows (transparent huge pages in
+      // madvise mode): a packed block streams through far more 4 KiB pages than the TLBs hold.
+      const size_t align = want >= (size_t(1) << 19) ? size_t(2) << 20 : 4096;
+      bytes = (want + align - 1) & ~(align - 1);
+      ptr = std::aligned_alloc(align, bytes);
       if (!ptr) {
         bytes = 0;
         std::abort();  // out of memory inside a kernel: nothing sensible to return to JS from here
       }
+      if (align > 4096) madvise(ptr, bytes, MADV_HUGEPAGE);  // advice only: failure changes nothing
     }
     return ptr;
   }
@@ -58,11 +64,13 @@ inline uint16_t f32ToBf16(float f) {
   return static_cast<uint16_t>(bits >> 16);
 }
 
-const KernelSet* pickKernelsImpl(Isa isa, DType ab) {
+const KernelSet* pickKernelsImpl(Level level, DType ab) {
+  const int l = static_cast<int>(level);
   const KernelSet* ks = nullptr;
-  if (isa == Isa::Avx512Bf16 && ab == DType::BF16) ks = avx512Bf16Kernels(ab);
-  if (!ks && static_cast<int>(isa) >= static_cast<int>(Isa::Avx512)) ks = avx512Kernels(ab);
-  if (!ks && static_cast<int>(isa) >= static_cast<int>(Isa::Avx2)) ks = avx2Kernels(ab);
+  if (l >= static_cast<int>(Level::Amx) && ab == DType::BF16) ks = amxKernels(ab);
+  if (!ks && l >= static_cast<int>(Level::Avx512Bf16) && ab == DType::BF16) ks = avx512Bf16Kernels(ab);
+  if (!ks && l >= static_cast<int>(Level::Avx512)) ks = avx512Kernels(ab);
+  if (!ks && l >= static_cast<int>(Level::Avx2)) ks = avx2Kernels(ab);
   if (!ks) ks = genericKernels(ab);
   return ks;
 }
@@ -110,18 +118,29 @@ struct Operands {
 };
 
 // C[0:mc, 0:nc] (+)= alpha * packed A block * packed B block over `ksteps` k-steps: the jr / ir loops
-// around the microkernel. The B micro-panel (jr) stays in L1 while the A block streams from L2.
+// around the microkernel. The B micro-panel (jr) is reused across the A block's micro-panels, which
+// stream from L2.
 void macroKernel(const KernelSet& ks, const char* packA, const char* packB, int64_t ksteps, int64_t mc, int64_t nc,
                  float* c, int64_t ldc, float alpha, float beta) {
   const int mr = ks.mr, nr = ks.nr;
   const int64_t panelA = ksteps * ks.kpack * mr * ks.packedBytes;  // bytes per micro-panel
   const int64_t panelB = ksteps * ks.kpack * nr * ks.packedBytes;
+  const int64_t panelsA = ceilDiv(mc, mr);
+  // The next B micro-panel is pulled into L2 while this one is in use, a slice per microkernel call
+  // (it usually comes from L3, where the first pass over it would otherwise wait on every line).
+  const int64_t sliceB = ceilDiv(ceilDiv(panelB, 64), panelsA) * 64;
   for (int64_t jr = 0; jr < nc; jr += nr) {
     const int64_t nrr = std::min<int64_t>(nr, nc - jr);
     const char* bp = packB + (jr / nr) * panelB;
+    const bool hasNext = jr + nr < nc;
     for (int64_t ir = 0; ir < mc; ir += mr) {
       const int64_t mrr = std::min<int64_t>(mr, mc - ir);
       const char* ap = packA + (ir / mr) * panelA;
+      if (hasNext) {
+        const char* next = bp + panelB + (ir / mr) * sliceB;
+        const char* end = std::min(bp + 2 * panelB, next + sliceB);
+        for (; next < end; next += 64) __builtin_prefetch(next, 0, 2);
+      }
       float* ct = c + ir * ldc + jr;
       if (mrr == mr && nrr == nr) {
         ks.micro(ksteps, ap, bp, ct, ldc, alpha, beta);
@@ -287,20 +306,43 @@ void computeShared(const KernelSet& ks, const Problem& p, int64_t bi, Shared& sh
   }
 }
 
+// Calls the kernel set's `done` hook (if any) when the thread's share of the GEMM is finished.
+struct DoneGuard {
+  const KernelSet& ks;
+  ~DoneGuard() {
+    if (ks.done) ks.done();
+  }
+};
+
 }  // namespace
 
-const KernelSet& kernelsFor(Isa isa, DType ab) { return *pickKernelsImpl(isa, ab); }
+const KernelSet& kernelsFor(Level level, DType ab) { return *pickKernelsImpl(level, ab); }
 
-Isa activeIsa() {
-  int found = static_cast<int>(detectIsa());
-  return static_cast<Isa>(std::min(found, isaCap.load()));
+const char* levelName(Level level) {
+  return level == Level::Amx ? "amx" : isaName(static_cast<Isa>(static_cast<int>(level)));
 }
 
-void capIsa(Isa cap) { isaCap.store(static_cast<int>(cap)); }
+// The best level this machine allows: detectIsa(), with AMX on top when the CPU has it, the kernel
+// grants tile data, and GRAFT_ISA (which cpu.cpp applies) names no lower level.
+Level detectLevel() {
+  static const Level found = [] {
+    const Isa isa = detectIsa();
+    if (isa != Isa::Avx512Bf16) return static_cast<Level>(static_cast<int>(isa));
+    const char* env = std::getenv("GRAFT_ISA");
+    const bool capped = env && (!std::strcmp(env, "generic") || !std::strcmp(env, "avx2") ||
+                                !std::strcmp(env, "avx512") || !std::strcmp(env, "avx512bf16"));
+    return !capped && amxUsable() ? Level::Amx : Level::Avx512Bf16;
+  }();
+  return found;
+}
 
-void run(const Problem& p, Isa isa) {
+Level activeLevel() { return static_cast<Level>(std::min(static_cast<int>(detectLevel()), levelCap.load())); }
+
+void capLevel(Level cap) { levelCap.store(static_cast<int>(cap)); }
+
+void run(const Problem& p, Level level) {
   if (p.batch <= 0 || p.m <= 0 || p.n <= 0) return;
-  KernelSet ks = kernelsFor(isa, p.ab);
+  KernelSet ks = kernelsFor(level, p.ab);
   ks.kc = evenBlock(p.k, ks.kc, ks.kpack);
   ks.nc = evenBlock(p.n, ks.nc, ks.nr);
 
@@ -308,6 +350,7 @@ void run(const Problem& p, Isa isa) {
   const double flops = 2.0 * double(p.m) * double(p.n) * double(std::max<int64_t>(p.k, 1)) * double(p.batch);
   const int nt = flops < 2e6 ? 1 : numThreads();
   if (nt == 1) {
+    DoneGuard done{ks};
     for (int64_t bi = 0; bi < p.batch; bi++) computeBlock(ks, p, bi, 0, p.m, 0, p.n);
     return;
   }
@@ -316,6 +359,7 @@ void run(const Problem& p, Isa isa) {
   // with one cooperatively packed B (computeShared), or, with too few rows, by columns.
   if (p.batch >= nt && (p.batch % nt == 0 || p.batch >= 4 * nt)) {
     parallelRun([&](int t, int n) {
+      DoneGuard done{ks};
       const int64_t b0 = p.batch * t / n, b1 = p.batch * (t + 1) / n;
       for (int64_t bi = b0; bi < b1; bi++) computeBlock(ks, p, bi, 0, p.m, 0, p.n);
     });
@@ -339,6 +383,7 @@ void run(const Problem& p, Isa isa) {
                       ? static_cast<float*>(tlBuffers.c.get(size_t(p.m) * std::min<int64_t>(ks.nc, p.n) * sizeof(float)))
                       : nullptr;
     parallelRun([&](int t, int n) {
+      DoneGuard done{ks};
       int parity = 0;
       for (int64_t bi = 0; bi < p.batch; bi++) {
         if (n == nt) computeShared(ks, p, bi, sh, t, n, parity);
@@ -349,6 +394,7 @@ void run(const Problem& p, Isa isa) {
   }
   // Too few rows to share out: split the columns, each thread packing its own panels.
   parallelRun([&](int t, int n) {
+    DoneGuard done{ks};
     const int64_t t0 = tilesN * t / n, t1 = tilesN * (t + 1) / n;
     if (t0 >= t1) return;
     for (int64_t bi = 0; bi < p.batch; bi++) computeBlock(ks, p, bi, 0, p.m, t0 * ks.nr, std::min(p.n, t1 * ks.nr));

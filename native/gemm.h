@@ -14,7 +14,8 @@
 // with too few rows for that, the columns are split and each thread packs its own B panels.
 //
 // Packed layout. A "k-step" is kpack consecutive depth values (1 for float32 kernels, 2 for the
-// avx512_bf16 kernel, whose vdpbf16ps multiplies pairs). A micro-panel of width W (MR for A, NR for B)
+// avx512_bf16 kernel, whose vdpbf16ps multiplies pairs, 32 for the AMX kernel, whose tiles take
+// 32-deep blocks; its own layouts are described at packAmxBf16A / packAmxBf16B). A micro-panel of width W (MR for A, NR for B)
 // and depth kc stores, for each k-step s in [0, ceil(kc / kpack)), W groups of kpack values:
 //   panel[(s * W + w) * kpack + q] = X(index w, depth s * kpack + q)   (zero past kc or past the edge)
 //
@@ -30,6 +31,12 @@ namespace graft {
 namespace gemm {
 
 enum class DType : int { F32 = 0, BF16 = 1 };
+
+// What GEMM dispatches on: the CPU's ISA level (cpu.h), plus AMX-BF16 tiles above avx512bf16 (an
+// accelerator of the bf16 path only, enabled when the CPU has it and the kernel grants the process
+// tile data; GRAFT_ISA set to any level below "amx" disables it).
+enum class Level : int { Generic = 0, Avx2 = 1, Avx512 = 2, Avx512Bf16 = 3, Amx = 4 };
+const char* levelName(Level level);
 
 // Packs `count` indices starting at `src` (the element at index 0, depth 0) into ceil(count / w)
 // micro-panels of width w and depth kc, as described above. Element (index i, depth p) of the
@@ -49,6 +56,7 @@ struct KernelSet {
   PackFn packA;         // packs A: index = row of C, depth = k
   PackFn packB;         // packs B: index = column of C, depth = k
   MicroFn micro;
+  void (*done)();       // optional: called on every thread that ran micro, once its share is done
 };
 
 // Kernel sets per ISA; a == DType::BF16 means the operands are bfloat16 bits (uint16_t).
@@ -57,6 +65,11 @@ const KernelSet* genericKernels(DType a);
 const KernelSet* avx2Kernels(DType a);
 const KernelSet* avx512Kernels(DType a);      // float32 kernel; bf16 operands converted in packing
 const KernelSet* avx512Bf16Kernels(DType a);  // vdpbf16ps kernel for bf16 operands
+const KernelSet* amxKernels(DType a);         // AMX tdpbf16ps kernel for bf16 operands
+
+// Whether this CPU and OS can run AMX-BF16 (CPUID, XCR0, and arch_prctl(ARCH_REQ_XCOMP_PERM) for
+// tile data, requested once per process); in gemm_amx.cpp, callable from any code.
+bool amxUsable();
 
 // Generic packers (plain C++), also used by the AVX2 set and for bf16 -> float32 conversion.
 void packGenericF32(const void* src, int64_t si, int64_t sp, int64_t count, int64_t kc, int w, void* dst);
@@ -65,11 +78,20 @@ void packGenericBf16ToF32(const void* src, int64_t si, int64_t sp, int64_t count
 // bf16 pair packers (kpack = 2) for the avx512_bf16 kernel; AVX-512BW only, in gemm_avx512.cpp.
 void packAvx512Bf16Pairs(const void* src, int64_t si, int64_t sp, int64_t count, int64_t kc, int w, void* dst);
 
+// AMX packers (AVX-512BW code, in gemm_avx512.cpp); the depth is zero-padded to whole 32-value blocks.
+//   A (w = MR): panel p, block d is [w][32] row-major at dst + (p * blocks + d) * w * 32 elements,
+//     so 16 rows of a block are one tile of 16 x 64 bytes (row stride 64).
+//   B (w = NR): the pair layout above with ceil(kc / 32) * 16 k-steps per panel, so 16 columns of one
+//     32-deep block are one VNNI tile of 16 x 64 bytes (row stride 2 * w * 2 bytes).
+void packAmxBf16A(const void* src, int64_t si, int64_t sp, int64_t count, int64_t kc, int w, void* dst);
+void packAmxBf16B(const void* src, int64_t si, int64_t sp, int64_t count, int64_t kc, int w, void* dst);
+
 // FMA peak loops for peakFlops(): each runs `iters` iterations of unrolled, independent FMA (or
 // vdpbf16ps) chains on the calling thread and returns the flops executed. Timing is the caller's.
 double peakChunkAvx512(int64_t iters);
 double peakChunkAvx512Bf16(int64_t iters);
 double peakChunkAvx2(int64_t iters);
+double peakChunkAmx(int64_t iters);  // tdpbf16ps on tiles; needs amxUsable()
 
 // A full problem. Pointers are already advanced to matrix 0 (the offsets applied); strides and
 // leading dimensions are in elements of each array.
@@ -85,15 +107,16 @@ struct Problem {
   float alpha, beta;
 };
 
-// The kernel set run() uses for operands of dtype `ab` on `isa`.
-const KernelSet& kernelsFor(Isa isa, DType ab);
+// The kernel set run() uses for operands of dtype `ab` at `level`.
+const KernelSet& kernelsFor(Level level, DType ab);
 
-// Runs the problem on the thread pool with the best kernels for `isa` (see detectIsa()).
-void run(const Problem& p, Isa isa);
+// Runs the problem on the thread pool with the best kernels for `level`.
+void run(const Problem& p, Level level);
 
-// The ISA the binding uses: detectIsa(), optionally capped further for tests (gemmIsa()).
-Isa activeIsa();
-void capIsa(Isa cap);
+// The level the binding uses: detectIsa() (plus Amx where amxUsable() and GRAFT_ISA allows it),
+// optionally capped further for tests (gemmIsa()).
+Level activeLevel();
+void capLevel(Level cap);
 
 }  // namespace gemm
 }  // namespace graft

@@ -56,9 +56,9 @@ void microAvx2(int64_t ksteps, const void* ap, const void* bp, float* c, int64_t
 
 // A block 144 x 256 floats (144 KiB) for the L2, 16 x 256 B micro-panel (16 KiB) for the L1.
 const KernelSet kAvx2F32 = {"avx2-f32 6x16", kMr, kNv * 8, 1, 4, 144, 256, 4096,
-                            packGenericF32, packGenericF32, microAvx2};
+                            packGenericF32, packGenericF32, microAvx2, nullptr};
 const KernelSet kAvx2Bf16 = {"avx2-bf16->f32 6x16", kMr, kNv * 8, 1, 4, 144, 256, 4096,
-                             packGenericBf16ToF32, packGenericBf16ToF32, microAvx2};
+                             packGenericBf16ToF32, packGenericBf16ToF32, microAvx2, nullptr};
 
 }  // namespace
 

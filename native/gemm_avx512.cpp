@@ -104,15 +104,18 @@ inline void transpose16(__m512 r[16]) {
 
 // Transposing pack of 32-bit units: index i's depth run is contiguous. Unit (i, u) is loaded by
 // loadRow(i, u0) (16 units from u0, zero past the end) and lives at base + i * rowBytes + u * 4.
-// Output slot (u, i) at dst[u * w + i]. Done in 16x16 blocks; while one group of 16 indices is
+// Output slot (u, i) at dst[u * w + i]; a panel holds unitsPad >= units units, the ones past
+// `units` zero-filled (depth padding for kernels that step through whole depth blocks). Done in 16x16 blocks; while one group of 16 indices is
 // transposed, the next group's rows are prefetched (the source is often cold, e.g. a weight
 // matrix [out, in] used transposed, and 16 concurrent strided rows defeat the hardware prefetcher).
 template <typename LoadRow>
-void packTransposed32(const char* base, int64_t rowBytes, int64_t count, int64_t units, int w, uint32_t* dst,
-                      LoadRow loadRow) {
+void packTransposed32(const char* base, int64_t rowBytes, int64_t count, int64_t units, int64_t unitsPad, int w,
+                      uint32_t* dst, LoadRow loadRow) {
   for (int64_t i0 = 0; i0 < count; i0 += w) {
     const int64_t wn = min64(w, count - i0);
-    uint32_t* panel = dst + (i0 / w) * units * w;
+    uint32_t* panel = dst + (i0 / w) * unitsPad * w;
+    for (int64_t u = units * w; u < unitsPad * w; u += 16)
+      _mm512_storeu_si512(panel + u, _mm512_setzero_si512());  // w is a multiple of 16
     for (int sub = 0; sub < w; sub += 16) {
       const int64_t gn = clamp16(wn - sub);
       // The next group of 16 indices (in this panel or the next), clipped to the source.
@@ -146,7 +149,7 @@ void packF32(const void* srcv, int64_t si, int64_t sp, int64_t count, int64_t kc
   const float* src = static_cast<const float*>(srcv);
   float* dst = static_cast<float*>(dstv);
   if (sp == 1 && si != 1) {
-    packTransposed32(static_cast<const char*>(srcv), si * 4, count, kc, w, reinterpret_cast<uint32_t*>(dst),
+    packTransposed32(static_cast<const char*>(srcv), si * 4, count, kc, kc, w, reinterpret_cast<uint32_t*>(dst),
                      [&](int64_t i, int64_t u0) {
                        return _mm512_maskz_loadu_ps(mask16(min64(16, kc - u0)), src + i * si + u0);
                      });
@@ -187,30 +190,33 @@ void packF32(const void* srcv, int64_t si, int64_t sp, int64_t count, int64_t kc
 // ---------------------------------------------------------------------------------------------
 template <int MR, int NV>
 constexpr KernelSet f32Set(const char* name, int64_t mc, int64_t kc, int64_t nc) {
-  return KernelSet{name, MR, NV * 16, 1, 4, mc, kc, nc, packF32, packF32, microF32<MR, NV>};
+  return KernelSet{name, MR, NV * 16, 1, 4, mc, kc, nc, packF32, packF32, microF32<MR, NV>, nullptr};
 }
 
-// 14x32: 28 accumulators + 2 B vectors + 1 broadcast register; ~94% of the FMA peak in cache on
-// Zen4. KC = 384 amortises the C tile's loads and stores over more k (single-thread runs measured
-// 0-4% faster than KC = 256 on the K >= 2048 shapes); the MC x KC A block (224 x 384 floats, 336 KiB) sits in the 1 MiB L2, the
-// 32 x 384 B micro-panel (48 KiB) streams from L2 while being reused across the MC / 14 row panels,
-// and the NC x KC B block (up to 6 MiB, shared by the threads) lives in L3. The driver evens out
-// the K and N blocks (K = 896 runs as 3 x 299, not 384 + 384 + 128).
-const KernelSet kAvx512F32 = f32Set<14, 2>("avx512-f32 14x32", 224, 384, 4096);
-
-}  // namespace
+// 14x32: 28 accumulators + 2 B vectors + 1 broadcast register; ~90% of the FMA peak in L2 on a
+// Sapphire Rapids core (~94% in L1 on Zen4). KC = 1024: a microkernel call's fixed cost (zeroing 28
+// accumulators, prefetching and updating the 14 x 32 C tile) is paid per KC depth values, and in
+// isolation the kernel ran at 85% of the peak with KC = 299 against 90% with KC = 1024; C is read
+// and written once per KC. The 14 x 1024 A micro-panels (56 KiB) and the 32 x 1024 B micro-panel
+// (128 KiB) stream from L2 (the kernel needs 184 bytes per 14 cycles from it), the MC x KC A block
+// (224 x 1024 floats, 896 KiB) stays in the 2 MiB L2 while the B panels pass, and the NC x KC B
+// block (up to 16 MiB, shared by the threads) lives in L3. The driver evens out the K and N blocks
+// (K = 4864 runs as 5 x 973, not 4 x 1024 + 768).
+const KernelSet kAvx512F32 = f32Set<14, 2>("avx512-f32 14x32", 224, 1024, 4096);
 
 // ---------------------------------------------------------------------------------------------
-// bf16 pair packing (kpack = 2). Output u16 slot ((s * w + i) * 2 + q) = X(i, 2s + q).
-void packAvx512Bf16Pairs(const void* srcv, int64_t si, int64_t sp, int64_t count, int64_t kc, int w, void* dstv) {
+// bf16 pair packing. Output u16 slot ((s * w + i) * 2 + q) = X(i, 2s + q) for s < ceil(kc / 2);
+// a panel holds kstepsPad k-steps, the ones past ceil(kc / 2) zero.
+void packBf16Pairs(const void* srcv, int64_t si, int64_t sp, int64_t count, int64_t kc, int w, void* dstv,
+                   int64_t kstepsPad) {
   const uint16_t* src = static_cast<const uint16_t*>(srcv);
   uint16_t* dst = static_cast<uint16_t*>(dstv);
   const int64_t ksteps = (kc + 1) / 2;
   if (sp == 1 && si != 1) {
     // A pair X(i, 2s), X(i, 2s + 1) is one 32-bit unit of index i's row: transpose units, loading
     // with a 16-bit-granular mask so an odd kc reads nothing past the row and pads with zero.
-    packTransposed32(static_cast<const char*>(srcv), si * 2, count, ksteps, w, reinterpret_cast<uint32_t*>(dst),
-                     [&](int64_t i, int64_t u0) {
+    packTransposed32(static_cast<const char*>(srcv), si * 2, count, ksteps, kstepsPad, w,
+                     reinterpret_cast<uint32_t*>(dst), [&](int64_t i, int64_t u0) {
       const __mmask32 m = mask32(min64(32, kc - 2 * u0));
       return _mm512_castsi512_ps(_mm512_maskz_loadu_epi16(m, src + i * si + 2 * u0));
     });
@@ -228,12 +234,91 @@ void packAvx512Bf16Pairs(const void* srcv, int64_t si, int64_t sp, int64_t count
       for (int64_t s = s0; s < s1; s++) {
         const uint16_t* r0 = src + 2 * s * sp + p * w;
         const bool hasR1 = 2 * s + 1 < kc;
-        uint16_t* out = dst + (p * ksteps + s) * 2 * w;
+        uint16_t* out = dst + (p * kstepsPad + s) * 2 * w;
+        if (s + 4 < ksteps) {
+          _mm_prefetch(reinterpret_cast<const char*>(r0 + 8 * sp), _MM_HINT_T0);
+          _mm_prefetch(reinterpret_cast<const char*>(r0 + 9 * sp), _MM_HINT_T0);
+        }
         for (int sub = 0; sub < w; sub += 16) {
           const __mmask32 lm = static_cast<__mmask32>(mask16(clamp16(wn - sub)));
           const __m512i v0 = _mm512_maskz_loadu_epi16(lm, r0 + sub);
           const __m512i v1 = hasR1 ? _mm512_maskz_loadu_epi16(lm, r0 + sp + sub) : _mm512_setzero_si512();
           _mm512_mask_storeu_epi16(out + sub * 2, mask32(2 * min64(16, w - sub)), _mm512_permutex2var_epi16(v0, interleave, v1));
+        }
+      }
+    }
+  }
+  for (int64_t p = 0; p < panels; p++)
+    for (int64_t u = ksteps * w; u < kstepsPad * w; u += 16)
+      _mm512_storeu_si512(dst + p * kstepsPad * 2 * w + 2 * u, _mm512_setzero_si512());
+}
+
+}  // namespace
+
+void packAvx512Bf16Pairs(const void* src, int64_t si, int64_t sp, int64_t count, int64_t kc, int w, void* dst) {
+  packBf16Pairs(src, si, sp, count, kc, w, dst, (kc + 1) / 2);
+}
+
+// AMX B operand: the pair layout with the depth padded to whole 32-deep blocks (16 k-steps), so a
+// 16-column tile of one block is 16 rows of 64 bytes (row stride 2 * w bytes).
+void packAmxBf16B(const void* src, int64_t si, int64_t sp, int64_t count, int64_t kc, int w, void* dst) {
+  packBf16Pairs(src, si, sp, count, kc, w, dst, (kc + 31) / 32 * 16);
+}
+
+// AMX A operand: panel p, depth block d (32 values) is a [w][32] row-major block at
+// dst + (p * blocks + d) * w * 32: index i's 32 depth values contiguous (one 64-byte tile row).
+void packAmxBf16A(const void* srcv, int64_t si, int64_t sp, int64_t count, int64_t kc, int w, void* dstv) {
+  const uint16_t* src = static_cast<const uint16_t*>(srcv);
+  uint16_t* dst = static_cast<uint16_t*>(dstv);
+  const int64_t blocks = (kc + 31) / 32;
+  const int64_t panels = (count + w - 1) / w;
+  if (sp == 1) {
+    // Depth runs are contiguous: masked 64-byte row copies.
+    for (int64_t p = 0; p < panels; p++) {
+      const int64_t wn = min64(w, count - p * w);
+      uint16_t* panel = dst + p * blocks * w * 32;
+      for (int64_t i = 0; i < w; i++) {
+        const uint16_t* row = src + (p * w + i) * si;
+        if (i < wn && i + 4 < wn) _mm_prefetch(reinterpret_cast<const char*>(row + 4 * si), _MM_HINT_T0);
+        for (int64_t d = 0; d < blocks; d++) {
+          const __m512i v = i < wn ? _mm512_maskz_loadu_epi16(mask32(min64(32, kc - d * 32)), row + d * 32)
+                                   : _mm512_setzero_si512();
+          _mm512_store_si512(panel + (d * w + i) * 32, v);
+        }
+      }
+    }
+    return;
+  }
+  // Consecutive indices are contiguous (si == 1): for 32 depth rows of 16 indices, interleave row
+  // pairs into 32-bit units (index, k-step), then transpose the 16 x 16 units so that each index's 16
+  // pairs (32 depth values) form one output row.
+  const __m512i lo = _mm512_set_epi16(47, 15, 46, 14, 45, 13, 44, 12, 43, 11, 42, 10, 41, 9, 40, 8,
+                                      39, 7, 38, 6, 37, 5, 36, 4, 35, 3, 34, 2, 33, 1, 32, 0);
+  const __m512i hi = _mm512_set_epi16(63, 31, 62, 30, 61, 29, 60, 28, 59, 27, 58, 26, 57, 25, 56, 24,
+                                      55, 23, 54, 22, 53, 21, 52, 20, 51, 19, 50, 18, 49, 17, 48, 16);
+  for (int64_t p = 0; p < panels; p++) {
+    uint16_t* panel = dst + p * blocks * w * 32;
+    for (int sub = 0; sub < w; sub += 32) {
+      const int64_t n = p * w + sub < count ? min64(32, count - p * w - sub) : 0;
+      const __mmask32 m = mask32(n);
+      for (int64_t d = 0; d < blocks; d++) {
+        __m512 l[16], h[16];
+#pragma GCC unroll 16
+        for (int s = 0; s < 16; s++) {
+          const int64_t q = d * 32 + 2 * s;
+          const uint16_t* r = src + q * sp + p * w + sub;
+          const __m512i v0 = q < kc ? _mm512_maskz_loadu_epi16(m, r) : _mm512_setzero_si512();
+          const __m512i v1 = q + 1 < kc ? _mm512_maskz_loadu_epi16(m, r + sp) : _mm512_setzero_si512();
+          l[s] = _mm512_castsi512_ps(_mm512_permutex2var_epi16(v0, lo, v1));
+          h[s] = _mm512_castsi512_ps(_mm512_permutex2var_epi16(v0, hi, v1));
+        }
+        transpose16(l);
+        transpose16(h);
+        uint16_t* out = panel + (d * w + sub) * 32;
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; i++) {
+          _mm512_store_ps(reinterpret_cast<float*>(out + i * 32), l[i]);
+          _mm512_store_ps(reinterpret_cast<float*>(out + (16 + i) * 32), h[i]);
         }
       }
     }

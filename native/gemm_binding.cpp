@@ -3,10 +3,11 @@
 //        offsetA, offsetB, offsetC, strideA, strideB, strideC, alpha, beta)
 //     dtype codes 0 = float32 (Float32Array), 1 = bfloat16 (Uint16Array of bits). Every element the
 //     call would touch is bounds-checked before any work starts.
-//   peakFlops(seconds), peakFlopsBf16(seconds): measured GFLOP/s of FMA (vdpbf16ps) chains on all
-//     pool threads; 0 where the ISA has no such instruction.
-//   gemmIsa([name]): the ISA gemm dispatches to; with a name (generic | avx2 | avx512 | avx512bf16 |
-//     native) caps it further, for testing every path in one process.
+//   peakFlops(seconds), peakFlopsBf16(seconds): measured GFLOP/s of FMA chains (fp32) and of the
+//     instruction the bf16 kernel is built on (AMX tdpbf16ps at level amx, else vdpbf16ps) on all
+//     pool threads; 0 where the level has no such instruction.
+//   gemmIsa([name]): the level gemm dispatches to; with a name (generic | avx2 | avx512 | avx512bf16 |
+//     amx | native) caps it further, for testing every path in one process.
 //   gemmKernel(aDtype): {name, mr, nr, mc, kc, nc} of the kernel gemm uses for that operand dtype.
 #include <node_api.h>
 
@@ -131,7 +132,7 @@ napi_value Gemm(napi_env env, napi_callback_info info) {
   p.c = static_cast<char*>(c) + offC * cBytes;
   p.ab = ab;
   p.cd = cd;
-  gemm::run(p, gemm::activeIsa());
+  gemm::run(p, gemm::activeLevel());
   return undefinedValue(env);
 }
 
@@ -181,18 +182,21 @@ bool secondsArg(napi_env env, napi_callback_info info, const char* fn, double* s
 napi_value PeakFlops(napi_env env, napi_callback_info info) {
   double s;
   if (!secondsArg(env, info, "peakFlops", &s)) return undefinedValue(env);
-  const Isa isa = gemm::activeIsa();
+  const int level = static_cast<int>(gemm::activeLevel());
   double (*chunk)(int64_t) = nullptr;
-  if (static_cast<int>(isa) >= static_cast<int>(Isa::Avx512)) chunk = gemm::peakChunkAvx512;
-  else if (isa == Isa::Avx2) chunk = gemm::peakChunkAvx2;
+  if (level >= static_cast<int>(gemm::Level::Avx512)) chunk = gemm::peakChunkAvx512;
+  else if (level == static_cast<int>(gemm::Level::Avx2)) chunk = gemm::peakChunkAvx2;
   return numberValue(env, chunk ? measurePeak(s, chunk) : 0.0);
 }
 
 napi_value PeakFlopsBf16(napi_env env, napi_callback_info info) {
   double s;
   if (!secondsArg(env, info, "peakFlopsBf16", &s)) return undefinedValue(env);
-  const bool has = gemm::activeIsa() == Isa::Avx512Bf16;
-  return numberValue(env, has ? measurePeak(s, gemm::peakChunkAvx512Bf16) : 0.0);
+  const gemm::Level level = gemm::activeLevel();
+  double (*chunk)(int64_t) = level == gemm::Level::Amx          ? gemm::peakChunkAmx
+                             : level == gemm::Level::Avx512Bf16 ? gemm::peakChunkAvx512Bf16
+                                                                : nullptr;
+  return numberValue(env, chunk ? measurePeak(s, chunk) : 0.0);
 }
 
 napi_value GemmIsa(napi_env env, napi_callback_info info) {
@@ -203,18 +207,21 @@ napi_value GemmIsa(napi_env env, napi_callback_info info) {
       napi_throw_error(env, nullptr, "gemmIsa: the ISA must be a string");
       return undefinedValue(env);
     }
-    if (!std::strcmp(buf, "generic")) gemm::capIsa(Isa::Generic);
-    else if (!std::strcmp(buf, "avx2")) gemm::capIsa(Isa::Avx2);
-    else if (!std::strcmp(buf, "avx512")) gemm::capIsa(Isa::Avx512);
-    else if (!std::strcmp(buf, "avx512bf16") || !std::strcmp(buf, "native")) gemm::capIsa(Isa::Avx512Bf16);
+    using gemm::Level;
+    if (!std::strcmp(buf, "generic")) gemm::capLevel(Level::Generic);
+    else if (!std::strcmp(buf, "avx2")) gemm::capLevel(Level::Avx2);
+    else if (!std::strcmp(buf, "avx512")) gemm::capLevel(Level::Avx512);
+    else if (!std::strcmp(buf, "avx512bf16")) gemm::capLevel(Level::Avx512Bf16);
+    else if (!std::strcmp(buf, "amx") || !std::strcmp(buf, "native")) gemm::capLevel(Level::Amx);
     else {
-      const std::string msg = std::string("gemmIsa: unknown ISA '") + buf + "' (generic, avx2, avx512, avx512bf16, native)";
+      const std::string msg =
+          std::string("gemmIsa: unknown ISA '") + buf + "' (generic, avx2, avx512, avx512bf16, amx, native)";
       napi_throw_error(env, nullptr, msg.c_str());
       return undefinedValue(env);
     }
   }
   napi_value out;
-  napi_create_string_utf8(env, isaName(gemm::activeIsa()), NAPI_AUTO_LENGTH, &out);
+  napi_create_string_utf8(env, gemm::levelName(gemm::activeLevel()), NAPI_AUTO_LENGTH, &out);
   return out;
 }
 
@@ -222,7 +229,7 @@ napi_value GemmKernel(napi_env env, napi_callback_info info) {
   Args args(env, info, "gemmKernel", 1);
   DType ab = DType::F32;
   if (!dtypeOf(args, args.integer(0), "operand", &ab) || !args.ok()) return undefinedValue(env);
-  const gemm::KernelSet& ks = gemm::kernelsFor(gemm::activeIsa(), ab);
+  const gemm::KernelSet& ks = gemm::kernelsFor(gemm::activeLevel(), ab);
   napi_value obj, name;
   napi_create_object(env, &obj);
   napi_create_string_utf8(env, ks.name, NAPI_AUTO_LENGTH, &name);

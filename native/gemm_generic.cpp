@@ -64,9 +64,9 @@ void microGeneric(int64_t ksteps, const void* ap, const void* bp, float* c, int6
 }
 
 const KernelSet kGenericF32 = {"generic-f32 4x8", kMr, kNr, 1, 4, 128, 256, 2048,
-                               packGenericF32, packGenericF32, microGeneric};
+                               packGenericF32, packGenericF32, microGeneric, nullptr};
 const KernelSet kGenericBf16 = {"generic-bf16->f32 4x8", kMr, kNr, 1, 4, 128, 256, 2048,
-                                packGenericBf16ToF32, packGenericBf16ToF32, microGeneric};
+                                packGenericBf16ToF32, packGenericBf16ToF32, microGeneric, nullptr};
 
 }  // namespace
 

@@ -1,17 +1,20 @@
 /**
  * Native GEMM against a float64 triple loop: every transpose combination, batches with strides (incl.
  * broadcast stride 0), odd sizes, padded leading dimensions, offsets, alpha/beta (beta = 0 ignores NaN
- * in C), bfloat16 operands and outputs, every ISA path the CPU has, and bounds checking.
+ * in C), bfloat16 operands and outputs, every ISA path the CPU has (AMX tiles included), GRAFT_ISA
+ * capping, and bounds checking.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { loadAddon } from "../../src/backend/native/addon.ts";
 import { nativeGemm } from "../../src/backend/native/gemm.ts";
 import type { GemmArgs } from "../../src/backend/Backend.ts";
 import type { DType } from "../../src/core/dtype.ts";
 
 const addon = loadAddon();
-const ISAS = ["generic", "avx2", "avx512", "avx512bf16"];
+const ISAS = ["generic", "avx2", "avx512", "avx512bf16", "amx"];
 const nativeIsa = addon.gemmIsa("native") as string;
 /** The ISA paths this CPU can run, from generic up to the best one. */
 const availableIsas = ISAS.slice(0, ISAS.indexOf(nativeIsa) + 1);
@@ -235,11 +238,116 @@ test("every ISA path this CPU supports gives the same results", () => {
   }
 });
 
+test("AMX bf16 kernel: tile and depth-block edges, every transpose, K blocks accumulating, bf16 output", (t) => {
+  if (nativeIsa !== "amx") {
+    t.skip("this CPU (or kernel) offers no AMX-BF16");
+    return;
+  }
+  assert.match((addon.gemmKernel(1) as { name: string }).name, /^amx/);
+  // The fp32 path never uses tiles.
+  assert.doesNotMatch((addon.gemmKernel(0) as { name: string }).name, /amx/);
+  // Sizes on both sides of the 16-row / 16-column tile, the 32 x 32 microtile and the 32-deep block.
+  const shapes: [number, number, number][] = [
+    [15, 17, 31],
+    [16, 32, 32],
+    [17, 33, 33],
+    [31, 47, 63],
+    [33, 65, 95],
+    [64, 64, 64],
+    [1, 33, 65],
+    [65, 1, 7],
+    [47, 31, 1],
+  ];
+  for (const [m, n, k] of shapes)
+    for (const [transA, transB] of TRANSPOSES) check({ dtype: "bfloat16", m, n, k, transA, transB, padA: 1, padC: 3, seed: m * n + k });
+  // Several 1024-deep K blocks (the later ones accumulate into C), several row chunks shared by the
+  // threads, general alpha / beta, and a bf16 C.
+  for (const [transA, transB] of TRANSPOSES) {
+    check({ dtype: "bfloat16", m: 200, n: 70, k: 2100, transA, transB, alpha: 0.75, beta: 0.5, seed: 3 });
+    check({ dtype: "bfloat16", cDtype: "bfloat16", m: 130, n: 45, k: 1100, transA, transB, beta: 1, seed: 4 });
+  }
+  check({ dtype: "bfloat16", m: 70, n: 50, k: 1030, beta: 1, alpha: 1, cInit: "random" }); // C += A B in place
+  check({ dtype: "bfloat16", batch: 3, m: 40, n: 33, k: 70, broadcastB: true, transB: true, beta: 0, cInit: "nan" });
+});
+
+test("bf16 GEMM on AMX / vdpbf16ps stays within bf16 rounding of the fp32 GEMM", () => {
+  // fp32 operands, the fp32 kernel's product; the same operands rounded to bf16 through the bf16
+  // kernel must differ by no more than the inputs' rounding (bf16's unit roundoff is 2^-8, so each
+  // product is off by at most (1 + 2^-8)^2 - 1 relative) plus both sides' fp32 summation error
+  // (k * 2^-24 relative, each).
+  const toBf16 = (x: number): number => {
+    f32[0] = x;
+    const bits = u32[0]!;
+    return ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16) & 0xffff;
+  };
+  const shapes: [number, number, number][] = [
+    [1, 4865, 7],
+    [7, 1, 4865],
+    [33, 4865, 1],
+    [4865, 7, 33],
+    [37, 45, 1029],
+  ];
+  const bf16Isas = availableIsas.filter((isa) => isa === "avx512bf16" || isa === "amx");
+  for (const [m, n, k] of shapes) {
+    for (const [transA, transB] of TRANSPOSES) {
+      const next = rng(m + 3 * n + 7 * k + (transA ? 1 : 0) + (transB ? 2 : 0));
+      const a = Float32Array.from({ length: m * k }, () => next() * 2 - 1);
+      const b = Float32Array.from({ length: k * n }, () => next() * 2 - 1);
+      const args: GemmArgs = {
+        batch: 1, m, n, k, transA, transB, lda: transA ? m : k, ldb: transB ? k : n, ldc: n,
+        offsetA: 0, offsetB: 0, offsetC: 0, strideA: 0, strideB: 0, strideC: 0, alpha: 1, beta: 0,
+      };
+      const want = new Float32Array(m * n);
+      nativeGemm(addon, a, b, want, "float32", "float32", args);
+      // Sum of |a| |b| per output element (the error bound's scale), from the fp32 kernel too.
+      const mag = new Float32Array(m * n);
+      nativeGemm(addon, a.map(Math.abs), b.map(Math.abs), mag, "float32", "float32", args);
+      const ah = Uint16Array.from(a, toBf16);
+      const bh = Uint16Array.from(b, toBf16);
+      for (const isa of bf16Isas) {
+        withIsa(isa, () => {
+          const got = new Float32Array(m * n);
+          nativeGemm(addon, ah, bh, got, "bfloat16", "float32", args);
+          for (let i = 0; i < m * n; i++) {
+            const tol = mag[i]! * (2 ** -7 + 2 ** -16 + 2 * k * 2 ** -24) + 1e-6;
+            if (!(Math.abs(got[i]! - want[i]!) <= tol))
+              assert.fail(`${isa} ${m}x${n}x${k} transA=${transA} transB=${transB}: C[${i}] = ${got[i]}, fp32 ${want[i]} (tol ${tol})`);
+          }
+        });
+      }
+    }
+  }
+});
+
+test("GRAFT_ISA caps the level in a fresh process: avx512 turns off every bf16 kernel, avx512bf16 AMX", (t) => {
+  if (nativeIsa !== "amx" && nativeIsa !== "avx512bf16") {
+    t.skip("the CPU has no bf16 instructions to turn off");
+    return;
+  }
+  const addonModule = fileURLToPath(new URL("../../src/backend/native/addon.ts", import.meta.url));
+  const probe = (isa: string): { level: string; bf16: string } => {
+    const code =
+      `import { loadAddon } from ${JSON.stringify(addonModule)};` +
+      `const a = loadAddon(); console.log(JSON.stringify({ level: a.gemmIsa(), bf16: a.gemmKernel(1).name }));`;
+    const out = execFileSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", code], {
+      env: { ...process.env, GRAFT_ISA: isa },
+      encoding: "utf8",
+    });
+    return JSON.parse(out.trim().split("\n").pop()!) as { level: string; bf16: string };
+  };
+  const off = probe("avx512");
+  assert.equal(off.level, "avx512");
+  assert.match(off.bf16, /bf16->f32/); // bf16 converted to fp32 while packing
+  const noAmx = probe("avx512bf16");
+  assert.equal(noAmx.level, "avx512bf16");
+  assert.match(noAmx.bf16, /^avx512bf16/);
+});
+
 test("peakFlops reports a positive rate where the ISA has FMA", () => {
   if (nativeIsa === "generic") return;
   assert.ok((addon.peakFlops(0.02) as number) > 0);
   const bf16 = addon.peakFlopsBf16(0.02) as number;
-  assert.ok(nativeIsa === "avx512bf16" ? bf16 > 0 : bf16 === 0);
+  assert.ok(nativeIsa === "avx512bf16" || nativeIsa === "amx" ? bf16 > 0 : bf16 === 0);
 });
 
 test("out-of-bounds and malformed arguments throw errors naming gemm", () => {
