@@ -1,0 +1,138 @@
+/**
+ * Decode speed of a Qwen2.5-0.5B-shaped model (random weights, no download): greedy generation of
+ * 128 new tokens after a 128-token prompt, in float32, bfloat16, q8_0 and q4_0, each against the
+ * memory-bandwidth bound measured in the same run — bandwidth (a streaming read of a 1 GiB buffer
+ * with every pool thread) divided by the weight bytes one decode step streams (every Linear and the
+ * output head; the embedding lookup reads one row). Prints tokens/s and the ratio to that bound.
+ * Run alone: `node --import tsx bench/decode.ts` (GRAFT_NATIVE_PATH picks a dev add-on).
+ */
+import "../src/backend/index.ts";
+import { loadAddon } from "../src/backend/native/addon.ts";
+import { setDefaultBackend } from "../src/backend/registry.ts";
+import { bytesPerElement } from "../src/core/dtype.ts";
+import { GenerationRun } from "../src/generation/index.ts";
+import { type CausalLM, createModel, modelEntry, qwen2Config } from "../src/models/index.ts";
+import { Linear, type Module } from "../src/nn/index.ts";
+import { QuantizedLinear, quantizeModel } from "../src/quant/index.ts";
+
+export const QWEN2_05B = {
+  model_type: "qwen2",
+  vocab_size: 151936,
+  hidden_size: 896,
+  intermediate_size: 4864,
+  num_hidden_layers: 24,
+  num_attention_heads: 14,
+  num_key_value_heads: 2,
+  max_position_embeddings: 32768,
+  rope_theta: 1000000,
+  rms_norm_eps: 1e-6,
+  tie_word_embeddings: true,
+};
+
+export interface DecodeRow {
+  variant: "float32" | "bfloat16" | "q8_0" | "q4_0";
+  prefillMs: number;
+  tokensPerSec: number;
+  /** Weight bytes one decode step streams. */
+  bytesPerToken: number;
+  /** Bandwidth measured around this variant's run, GB/s. */
+  bandwidthGBs: number;
+  boundTokensPerSec: number;
+}
+
+export interface DecodeBenchResult {
+  /** Best bandwidth seen in the run, GB/s. */
+  bandwidthGBs: number;
+  threads: number;
+  rows: DecodeRow[];
+}
+
+/** Bytes of weights a decode step reads: every Linear / QuantizedLinear, plus a tied head's embedding. */
+export function decodeBytesPerToken(model: Module): number {
+  let bytes = 0;
+  let hasHead = false;
+  for (const [path, m] of model.namedModules()) {
+    if (m instanceof Linear) bytes += m.weight.numel * bytesPerElement(m.weight.dtype);
+    else if (m instanceof QuantizedLinear) bytes += m.weightBytes;
+    if (path === "lm_head" && (m instanceof Linear || m instanceof QuantizedLinear)) hasHead = true;
+  }
+  if (!hasHead) {
+    const w = (model as unknown as { model: { embed_tokens: { weight: { numel: number; dtype: "float32" } } } }).model.embed_tokens.weight;
+    bytes += w.numel * bytesPerElement(w.dtype);
+  }
+  return bytes;
+}
+
+/** Best-of-`reps` bandwidth of a streaming read over `bytes`, GB/s (native, every pool thread). */
+export function measureBandwidth(bytes = 1 << 30, reps = 5): number {
+  const addon = loadAddon();
+  const buf = new Uint8Array(bytes);
+  buf.fill(1);
+  const s = addon["streamRead"]!(buf, reps) as number;
+  return bytes / s / 1e9;
+}
+
+function timeDecode(model: CausalLM, prompt: number[], newTokens: number): { prefillMs: number; tokensPerSec: number } {
+  const run = new GenerationRun(model, null, [prompt], { maxNewTokens: newTokens, eosTokenIds: [] });
+  const t0 = performance.now();
+  run.step(); // prefill + first token
+  const t1 = performance.now();
+  let steps = 0;
+  while (!run.done) {
+    run.step();
+    steps++;
+  }
+  const t2 = performance.now();
+  return { prefillMs: t1 - t0, tokensPerSec: steps / ((t2 - t1) / 1e3) };
+}
+
+export function runDecodeBench(opts: { promptTokens?: number; newTokens?: number; log?: (s: string) => void } = {}): DecodeBenchResult {
+  setDefaultBackend("native");
+  const log = opts.log ?? (() => {});
+  const promptLen = opts.promptTokens ?? 128;
+  const newTokens = opts.newTokens ?? 128;
+  const prompt = Array.from({ length: promptLen }, (_, i) => (i * 7919 + 13) % QWEN2_05B.vocab_size);
+  // The bandwidth is measured again beside each variant (best of the two probes around it), so a
+  // machine whose load changes during the run still gets a bound from the same conditions.
+  let bandwidthGBs = measureBandwidth();
+  log(`memory bandwidth (1 GiB streaming read, ${loadAddon().info().threads} threads): ${bandwidthGBs.toFixed(1)} GB/s`);
+  const rows: DecodeRow[] = [];
+  const measure = (variant: DecodeRow["variant"], model: CausalLM) => {
+    model.eval();
+    timeDecode(model, prompt.slice(0, 8), 4); // warm-up
+    const before = measureBandwidth(1 << 30, 3);
+    const { prefillMs, tokensPerSec } = timeDecode(model, prompt, newTokens);
+    const bw = Math.max(before, measureBandwidth(1 << 30, 3));
+    bandwidthGBs = Math.max(bandwidthGBs, bw);
+    const bytesPerToken = decodeBytesPerToken(model);
+    const row = { variant, prefillMs, tokensPerSec, bytesPerToken, bandwidthGBs: bw, boundTokensPerSec: (bw * 1e9) / bytesPerToken };
+    rows.push(row);
+    log(fmtRow(row));
+  };
+  const t0 = performance.now();
+  const base = createModel(QWEN2_05B, { seed: 0 }) as CausalLM;
+  log(`built the 0.5B-shaped model (${(base.numParameters() / 1e6).toFixed(0)} M parameters) in ${((performance.now() - t0) / 1e3).toFixed(1)} s`);
+  measure("float32", base);
+  for (const type of ["q8_0", "q4_0"] as const) {
+    const q = modelEntry("qwen2").build(qwen2Config(QWEN2_05B), {}) as CausalLM;
+    q.loadStateDict(base.stateDict());
+    quantizeModel(q, type);
+    measure(type, q);
+  }
+  base.to("bfloat16");
+  measure("bfloat16", base);
+  return { bandwidthGBs, threads: loadAddon().info().threads, rows };
+}
+
+export function fmtRow(r: DecodeRow): string {
+  return (
+    `decode ${r.variant.padEnd(8)}: ${r.tokensPerSec.toFixed(1).padStart(5)} tokens/s ` +
+    `(bound ${r.boundTokensPerSec.toFixed(1)} = ${r.bandwidthGBs.toFixed(1)} GB/s / ${(r.bytesPerToken / 1e6).toFixed(0)} MB per token) = ` +
+    `${((100 * r.tokensPerSec) / r.boundTokensPerSec).toFixed(0)}% of the bandwidth bound; prefill 128: ${(r.prefillMs / 1e3).toFixed(2)} s`
+  );
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  console.log("Qwen2.5-0.5B-shaped decode, prompt 128 → 128 new tokens, greedy");
+  runDecodeBench({ log: (s) => console.log(s) });
+}

@@ -1,0 +1,94 @@
+/**
+ * The native backend's GEMV path (X W^T with at most 4 rows of X, the decode matmuls): every kernel
+ * set against the reference GEMM on odd sizes, padded leading dimensions, offsets, alpha, bf16
+ * operands and outputs, batches folded into rows; problems outside the fast path still run as GEMM.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import type { GemmArgs } from "../../src/backend/Backend.ts";
+import { loadAddon } from "../../src/backend/native/addon.ts";
+import { NativeBackend } from "../../src/backend/native/NativeBackend.ts";
+import { tryNativeGemv } from "../../src/backend/native/quant.ts";
+import { ReferenceBackend } from "../../src/backend/reference/ReferenceBackend.ts";
+import type { DType, Storage } from "../../src/core/dtype.ts";
+import { Generator } from "../../src/core/rng.ts";
+import { assertClose, randStorage } from "../helpers/backends.ts";
+
+const addon = loadAddon();
+const native = new NativeBackend(addon);
+const ref = new ReferenceBackend();
+/** Kernel sets of native/quant_*.cpp; an add-on built before them has none (those tests skip). */
+const hasQuantKernels = typeof addon["quantInfo"] === "function";
+const kernelSets = hasQuantKernels ? (addon["quantInfo"]!() as { available: string[] }).available : [];
+const needsKernels = { skip: hasQuantKernels ? false : "the add-on lacks native/quant_*.cpp (npm run build:native)" };
+
+function args(m: number, n: number, k: number, extra: Partial<GemmArgs> = {}): GemmArgs {
+  return {
+    batch: 1, m, n, k, transA: false, transB: true, lda: k, ldb: k, ldc: n,
+    offsetA: 0, offsetB: 0, offsetC: 0, strideA: 0, strideB: 0, strideC: 0, alpha: 1, beta: 0,
+    ...extra,
+  };
+}
+
+function out(dtype: DType, n: number): Storage {
+  return dtype === "float32" ? new Float32Array(n) : new Uint16Array(n);
+}
+
+function check(name: string, dtype: DType, cDtype: DType, a: GemmArgs, seed: number): void {
+  const g = new Generator(seed);
+  const lenA = a.offsetA + (a.batch - 1) * a.strideA + (a.m - 1) * a.lda + a.k;
+  const lenB = a.offsetB + (a.batch - 1) * a.strideB + (a.n - 1) * a.ldb + a.k;
+  const lenC = a.offsetC + (a.batch - 1) * a.strideC + (a.m - 1) * a.ldc + a.n;
+  const A = randStorage(dtype, lenA, g);
+  const B = randStorage(dtype, lenB, g);
+  const got = out(cDtype, lenC);
+  const want = out(cDtype, lenC);
+  native.gemm(A, B, got, dtype, cDtype, a);
+  ref.gemm(A, B, want, dtype, cDtype, a);
+  const tol = cDtype === "bfloat16" ? { rtol: 8e-3, atol: 1e-3 } : { rtol: 1e-5, atol: 1e-5 * Math.sqrt(a.k) };
+  assertClose(name, got, want, tol);
+}
+
+test("gemv: every kernel set matches the reference GEMM for 1-4 rows", needsKernels, () => {
+  try {
+    for (const set of kernelSets) {
+      addon["quantUseKernels"]!(set);
+      for (const [dtype, cDtype] of [["float32", "float32"], ["bfloat16", "float32"], ["bfloat16", "bfloat16"], ["float32", "bfloat16"]] as [DType, DType][]) {
+        for (const m of [1, 2, 3, 4]) {
+          for (const [n, k] of [[1, 1], [5, 15], [17, 33], [9, 100], [70, 896], [3, 4864]]) {
+            check(`${set} ${dtype}->${cDtype} m=${m} n=${n} k=${k}`, dtype, cDtype, args(m, n, k), m * 100 + n + k);
+          }
+        }
+        // Padded leading dimensions, offsets and alpha.
+        check(`${set} ${dtype} padded`, dtype, cDtype, args(3, 21, 40, { lda: 45, ldb: 47, ldc: 30, offsetA: 3, offsetB: 5, offsetC: 2, alpha: -0.75 }), 9);
+      }
+    }
+  } finally {
+    addon["quantUseKernels"]!(null);
+  }
+});
+
+test("gemv: a batch sharing W with evenly spaced rows folds into one GEMV; other shapes use GEMM", needsKernels, () => {
+  const folded = args(1, 33, 64, { batch: 3, strideA: 64, strideC: 33 });
+  check("batch of 3 single rows", "float32", "float32", folded, 1);
+  const probe = (a: GemmArgs) => tryNativeGemv(addon, new Float32Array(4096 * 8), new Float32Array(4096 * 8), new Float32Array(4096 * 8), "float32", "float32", a);
+  assert.equal(probe(folded), true);
+  assert.equal(probe(args(5, 8, 16)), false, "5 rows: GEMM");
+  assert.equal(probe(args(2, 8, 16, { transB: false, ldb: 8 })), false, "W stored [k, n]: GEMM");
+  assert.equal(probe(args(2, 8, 16, { beta: 1 })), false, "beta != 0: GEMM");
+  assert.equal(probe(args(1, 8, 16, { batch: 2, strideA: 16, strideB: 128, strideC: 8 })), false, "per-matrix W: GEMM");
+  // Those still compute correctly through the backend.
+  check("5 rows", "float32", "float32", args(5, 8, 16), 2);
+  check("beta = 1", "float32", "float32", args(2, 8, 16, { beta: 1 }), 3);
+});
+
+test("gemv: out-of-bounds sizes throw instead of reading past the arrays", needsKernels, () => {
+  assert.throws(
+    () => native.gemm(new Float32Array(10), new Float32Array(64), new Float32Array(4), "float32", "float32", args(1, 4, 16)),
+    /gemv: x has 10 elements, needs 16/,
+  );
+  assert.throws(
+    () => native.gemm(new Float32Array(16), new Float32Array(60), new Float32Array(4), "float32", "float32", args(1, 4, 16)),
+    /gemv: w has 60 elements, needs 64/,
+  );
+});
