@@ -13,12 +13,13 @@ const layers = {
   optim: ["core", "backend", "tensor", "nn"],
   data: ["core", "backend", "tensor", "formats", "tokenizers"],
   report: ["core"],
-  quant: ["core", "backend", "tensor"],
+  quant: ["core", "backend", "tensor", "nn", "formats"],
   models: ["core", "backend", "tensor", "nn", "formats", "tokenizers", "quant"],
   peft: ["core", "backend", "tensor", "nn", "formats", "models", "quant"],
   generation: ["core", "backend", "tensor", "nn", "models", "tokenizers", "peft"],
   train: ["core", "backend", "tensor", "nn", "optim", "data", "formats", "models", "peft", "report", "tokenizers", "generation"],
   serve: ["core", "backend", "tensor", "models", "tokenizers", "generation", "peft"],
+  export: ["core", "backend", "tensor", "nn", "formats", "tokenizers", "quant", "models", "peft"],
 };
 // examples/ and cli/ sit on top and may import any layer.
 const all = Object.keys(layers);

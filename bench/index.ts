@@ -4,6 +4,7 @@
  */
 import "../src/backend/index.ts";
 import { setDefaultBackend } from "../src/backend/registry.ts";
+import { runDecodeBench } from "./decode.ts";
 import { runGemmBench } from "./gemm.ts";
 import { runLinearBench } from "./linear.ts";
 
@@ -17,3 +18,6 @@ for (const dtype of ["float32", "bfloat16"] as const) {
       `${r.gflops.toFixed(1)} GFLOP/s = ${((100 * r.gflops) / gemm.peak).toFixed(1)}% of the fp32 FMA peak`,
   );
 }
+console.log("");
+console.log("Qwen2.5-0.5B-shaped decode, prompt 128 → 128 new tokens, greedy (vs the bandwidth bound measured now)");
+runDecodeBench({ log: (s) => console.log(s) });

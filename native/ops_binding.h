@@ -1,6 +1,7 @@
 // Argument helpers shared by the ops bindings: typed arrays checked against a dtype code and a
 // required length, and strided views walked row by row (in parallel) for the elementwise kernels.
 #pragma once
+#include <algorithm>
 #include <array>
 #include <string>
 #include <vector>
@@ -137,6 +138,27 @@ void forEachRow(const std::vector<int64_t>& shape, const std::array<const ViewAr
   int64_t rows = 1;
   for (size_t d = 0; d + 1 < nd; d++) rows *= dims[d];
   std::array<int64_t, K> inner = st[nd - 1];
+  // Few long rows (a dense tensor coalesces to one): split each row into pieces so every thread works.
+  constexpr int64_t kPiece = 16384;
+  if (rows < numThreads() && n >= 2 * kPiece) {
+    const int64_t pieces = (n + kPiece - 1) / kPiece;
+    parallelFor(rows * pieces, 1, [&](int64_t t0, int64_t t1, int) {
+      for (int64_t t = t0; t < t1; t++) {
+        int64_t rem = t / pieces;
+        const int64_t c0 = (t % pieces) * kPiece;
+        std::array<int64_t, K> off{};
+        for (size_t d = nd - 1; d-- > 0;) {
+          const int64_t i = rem % dims[d];
+          rem /= dims[d];
+          for (size_t k = 0; k < K; k++) off[k] += i * st[d][k];
+        }
+        std::array<char*, K> ptrs;
+        for (size_t k = 0; k < K; k++) ptrs[k] = elementPtr(*views[k], off[k] + c0 * inner[k]);
+        fn(ptrs, inner, std::min(kPiece, n - c0));
+      }
+    });
+    return;
+  }
   parallelFor(rows, std::max<int64_t>(1, 32768 / std::max<int64_t>(n, 1)), [&](int64_t r0, int64_t r1, int) {
     std::vector<int64_t> idx(nd, 0);
     int64_t rem = r0;

@@ -119,6 +119,38 @@ void addPartials(void* acc, DT dt, const std::vector<float>& parts, int nt, int6
   }
 }
 
+// swiglu(gate, up, out, dtype, n): out = silu(gate) * up, dense.
+napi_value Swiglu(napi_env env, napi_callback_info info) {
+  Args a(env, info, "swiglu", 5);
+  DT dt = dtArg(a, 3);
+  int64_t n = a.integer(4);
+  if (!nonNegative(a, {{"n", n}})) return undefinedValue(env);
+  const void* g = bufArg(a, 0, dt, n, "gate");
+  const void* u = bufArg(a, 1, dt, n, "up");
+  void* o = bufArg(a, 2, dt, n, "out");
+  if (!a.ok()) return undefinedValue(env);
+  const OpsKernels& k = kernels();
+  parallelFor(n, 16384, [&](int64_t i0, int64_t i1, int) { k.swigluRange(g, u, o, dt, i0, i1); });
+  return undefinedValue(env);
+}
+
+// swigluBackward(gate, up, gOut, gGate, gUp, dtype, n): gGate, gUp overwritten.
+napi_value SwigluBackward(napi_env env, napi_callback_info info) {
+  Args a(env, info, "swigluBackward", 7);
+  DT dt = dtArg(a, 5);
+  int64_t n = a.integer(6);
+  if (!nonNegative(a, {{"n", n}})) return undefinedValue(env);
+  const void* g = bufArg(a, 0, dt, n, "gate");
+  const void* u = bufArg(a, 1, dt, n, "up");
+  const void* go = bufArg(a, 2, dt, n, "gOut");
+  void* gg = bufArg(a, 3, dt, n, "gGate");
+  void* gu = bufArg(a, 4, dt, n, "gUp");
+  if (!a.ok()) return undefinedValue(env);
+  const OpsKernels& k = kernels();
+  parallelFor(n, 16384, [&](int64_t i0, int64_t i1, int) { k.swigluBackwardRange(g, u, go, gg, gu, dt, i0, i1); });
+  return undefinedValue(env);
+}
+
 // rmsnorm(x, w|null, y, rstd, dtype, N, C, eps)
 napi_value RmsNorm(napi_env env, napi_callback_info info) {
   Args a(env, info, "rmsnorm", 8);
@@ -456,6 +488,8 @@ void registerNn(napi_env env, napi_value exports) {
   defineFunction(env, exports, "crossEntropy", CrossEntropy);
   defineFunction(env, exports, "crossEntropyBackward", CrossEntropyBackward);
   defineFunction(env, exports, "rmsnorm", RmsNorm);
+  defineFunction(env, exports, "swiglu", Swiglu);
+  defineFunction(env, exports, "swigluBackward", SwigluBackward);
   defineFunction(env, exports, "rmsnormBackward", RmsNormBackward);
   defineFunction(env, exports, "layernorm", LayerNorm);
   defineFunction(env, exports, "layernormBackward", LayerNormBackward);

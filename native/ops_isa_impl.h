@@ -32,6 +32,8 @@ void fillKernels(OpsKernels& k) {
   k.adamw = adamwRange;
   k.attentionHeads = attentionHeads;
   k.attentionBackwardGroup = attentionBackwardGroup;
+  k.swigluRange = swigluRange;
+  k.swigluBackwardRange = swigluBackwardRange;
 }
 
 }  // namespace GRAFT_OPS_NS

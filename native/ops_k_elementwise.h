@@ -300,3 +300,32 @@ static void reduceRows(int op, const void* x, DT dt, int64_t o0, int64_t o1, int
                        int64_t i1, void* out) {
   GRAFT_FLOAT_DISPATCH(dt, T, reduceTyped(op, static_cast<const T*>(x), o0, o1, n, inner, i0, i1, out));
 }
+
+// ---- SwiGLU (Llama / Qwen2 MLP): o = silu(g) * u; backward gg = go * u * silu'(g), gu = go * silu(g) ----
+
+template <class T>
+static void swigluTyped(const T* g, const T* u, T* o, int64_t i0, int64_t i1) {
+  for (int64_t i = i0; i < i1; i += W) {
+    const int64_t c = chunk(i1, i);
+    const vf x = ldS(g + i, 1, c);
+    stS(o + i, 1, c, x * vsigmoid(x) * ldS(u + i, 1, c));
+  }
+}
+static void swigluRange(const void* g, const void* u, void* o, DT dt, int64_t i0, int64_t i1) {
+  GRAFT_FLOAT_DISPATCH(dt, T, swigluTyped(static_cast<const T*>(g), static_cast<const T*>(u), static_cast<T*>(o), i0, i1));
+}
+template <class T>
+static void swigluBackwardTyped(const T* g, const T* u, const T* go, T* gg, T* gu, int64_t i0, int64_t i1) {
+  for (int64_t i = i0; i < i1; i += W) {
+    const int64_t c = chunk(i1, i);
+    const vf x = ldS(g + i, 1, c), s = vsigmoid(x), d = ldS(go + i, 1, c);
+    stS(gg + i, 1, c, d * ldS(u + i, 1, c) * s * (1.0f + x * (1.0f - s)));
+    stS(gu + i, 1, c, d * x * s);
+  }
+}
+static void swigluBackwardRange(const void* g, const void* u, const void* go, void* gg, void* gu, DT dt, int64_t i0,
+                                int64_t i1) {
+  GRAFT_FLOAT_DISPATCH(dt, T,
+                       swigluBackwardTyped(static_cast<const T*>(g), static_cast<const T*>(u), static_cast<const T*>(go),
+                                           static_cast<T*>(gg), static_cast<T*>(gu), i0, i1));
+}

@@ -76,6 +76,11 @@ struct OpsKernels {
   void (*attentionBackwardGroup)(const void* q, const void* k, const void* v, const void* out, const float* lse,
                                  const void* gOut, void* gq, float* gk, float* gv, DT dt, const AttnShape& s,
                                  int64_t b, int64_t kvh, int64_t h0, int64_t h1, float* scratch);
+
+  // SwiGLU over dense elements [i0, i1): o = silu(g) * u, and its backward (gg, gu overwritten).
+  void (*swigluRange)(const void* g, const void* u, void* o, DT dt, int64_t i0, int64_t i1);
+  void (*swigluBackwardRange)(const void* g, const void* u, const void* go, void* gg, void* gu, DT dt, int64_t i0,
+                              int64_t i1);
 };
 
 constexpr int64_t kAttnBlock = 64;  // keys per online-softmax block

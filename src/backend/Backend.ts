@@ -126,6 +126,35 @@ export interface AdamWArgs {
   step: number;
 }
 
+/**
+ * Quantized weight formats of `qmatmul`: ggml's Q8_0 and Q4_0 blocks of 32 along K, held as two
+ * arrays. q8_0: qs int8 [N, K] (as bytes), w = q * d. q4_0: qs [N, K/2], block b of row n is the 16
+ * bytes at n*K/2 + b*16, byte j holding element j (low nibble) and j+16 (high nibble), w = (q - 8) * d.
+ * scales: the blocks' float16 d, [N, K/32].
+ */
+export type QuantType = "q8_0" | "q4_0";
+
+export interface QMatmulArgs {
+  m: number;
+  n: number;
+  /** A multiple of 32. */
+  k: number;
+  type: QuantType;
+}
+
+/**
+ * NF4 weights (bitsandbytes layout, src/quant/nf4.ts) as the kernels take them: element i of the
+ * flattened weight has code packed[i >> 1] >> 4 (i even) or & 0xf (i odd) and the value
+ * NF4_CODEBOOK[code] * absmax[floor(i / blockSize)]; absmax is the per-block float32 scale with any
+ * double quantization already undone.
+ */
+export interface Nf4Args {
+  m: number;
+  n: number;
+  k: number;
+  blockSize: number;
+}
+
 export interface Backend {
   readonly name: string;
 
@@ -192,6 +221,11 @@ export interface Backend {
     labelSmoothing: number,
     gLogits: Storage,
   ): void;
+
+  /** SwiGLU (Llama/Qwen2 MLP): out = silu(gate) * up over n dense elements. */
+  swiglu(gate: Storage, up: Storage, out: Storage, dtype: DType, n: number): void;
+  /** Backward of swiglu: gGate = gOut * up * silu'(gate), gUp = gOut * silu(gate); both overwritten. */
+  swigluBackward(gate: Storage, up: Storage, gOut: Storage, gGate: Storage, gUp: Storage, dtype: DType, n: number): void;
 
   /** RMSNorm over the last dim: y = x * rstd * w (w may be null); rstd [N] float32 saved. */
   rmsnorm(x: Storage, w: Storage | null, y: Storage, rstd: Float32Array, dtype: DType, N: number, C: number, eps: number): void;
@@ -266,4 +300,17 @@ export interface Backend {
 
   /** One AdamW step in place on float32 param/m/v with float32 grad (decoupled weight decay). */
   adamw(param: Float32Array, grad: Float32Array, m: Float32Array, v: Float32Array, n: number, args: AdamWArgs): void;
+
+  /**
+   * out [M, N] = x [M, K] @ W^T for a quantized W [N, K] (see QuantType); x and out dense, in xDtype.
+   * As llama.cpp's Q8_0 x Q8_0 dot: each row of x is quantized per block of 32 to int8 (d = amax / 127
+   * in float32, q = round-half-even(x * (1 / d))), each block's integer dot is exact and scaled by
+   * dx * dw, and the blocks are summed in float32.
+   */
+  qmatmul(x: Storage, xDtype: DType, qs: Uint8Array, scales: Uint16Array, out: Storage, args: QMatmulArgs): void;
+
+  /** out [M, N] = x [M, K] @ W^T for an NF4 W [N, K] (see Nf4Args); x, out dense in xDtype, float32 sums. */
+  nf4Matmul(x: Storage, xDtype: DType, packed: Uint8Array, absmax: Float32Array, out: Storage, args: Nf4Args): void;
+  /** The n values of an NF4 tensor (see Nf4Args) into out (float32 or bfloat16, rounded once). */
+  nf4Dequantize(packed: Uint8Array, absmax: Float32Array, blockSize: number, n: number, out: Storage, outDtype: DType): void;
 }

@@ -7,8 +7,15 @@ import { pullCommand } from "./commands/pull.ts";
 import { generateCommand } from "./commands/generate.ts";
 import { chatCommand } from "./commands/chat.ts";
 import { serveCommand } from "./commands/serve.ts";
+import { prepareCommand } from "./commands/prepare.ts";
+import { pretrainCommand } from "./commands/pretrain.ts";
+import { trainCommand } from "./commands/train.ts";
+import { evalCommand } from "./commands/eval.ts";
+import { exportCommand } from "./commands/export.ts";
 
 const commands: Command[] = [pullCommand, generateCommand, chatCommand, serveCommand, exampleCommand, infoCommand];
+commands.push(prepareCommand, pretrainCommand, trainCommand, evalCommand);
+commands.push(exportCommand);
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -131,7 +131,7 @@ export class Qwen2MLP extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return this.down_proj.forward(T.mul(T.silu(this.gate_proj.forward(x)), this.up_proj.forward(x)));
+    return this.down_proj.forward(T.swiglu(this.gate_proj.forward(x), this.up_proj.forward(x)));
   }
 }
 

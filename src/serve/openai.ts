@@ -32,6 +32,8 @@ export interface ChatCompletionRequest extends SamplingOptions {
   maxTokens?: number;
   seed?: number;
   stop: string[];
+  /** graft extension: the name of a loaded PEFT adapter to answer with (absent: the base model). */
+  adapter?: string;
 }
 
 const ROLES = new Set(["system", "developer", "user", "assistant", "tool"]);
@@ -107,6 +109,9 @@ export function parseChatCompletionRequest(body: unknown): ChatCompletionRequest
   const set = <K extends keyof ChatCompletionRequest>(k: K, v: ChatCompletionRequest[K] | undefined) => {
     if (v !== undefined) out[k] = v;
   };
+  const adapter = b["adapter"];
+  if (adapter !== undefined && adapter !== null && (typeof adapter !== "string" || adapter === "")) throw new ApiError(400, "'adapter' must be the name of a loaded adapter", "adapter");
+  set("adapter", (adapter as string | null | undefined) ?? undefined);
   set("maxTokens", maxTokens);
   set("seed", seed);
   set("temperature", optNumber(b, "temperature", (x) => x >= 0 && x <= 2, "a number between 0 and 2"));

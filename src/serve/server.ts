@@ -17,6 +17,7 @@ import {
   validateSamplingOptions,
 } from "../generation/index.ts";
 import type { CausalLM } from "../models/types.ts";
+import type { AdapterSet } from "../peft/index.ts";
 import { ApiError, type ChatCompletionRequest, apiFinishReason, chatCompletion, chatCompletionChunk, parseChatCompletionRequest, usage } from "./openai.ts";
 import { SerialQueue } from "./SerialQueue.ts";
 
@@ -35,6 +36,8 @@ export interface ServerOptions {
   maxBodyBytes?: number;
   /** Called with one line per request (default: silent). */
   log?: (line: string) => void;
+  /** PEFT adapters over `model` (its base), chosen per request by the `adapter` field; swapped inside the queue. */
+  adapters?: AdapterSet;
 }
 
 export interface RunningServer {
@@ -108,14 +111,19 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     } catch (e) {
       throw new ApiError(400, (e as Error).message);
     }
+    if (r.adapter !== undefined && !opts.adapters?.names().includes(r.adapter)) {
+      const have = opts.adapters?.names() ?? [];
+      throw new ApiError(404, `the adapter '${r.adapter}' is not loaded (${have.length ? `loaded: ${have.join(", ")}` : "this server has no adapters"})`, "adapter", "adapter_not_found");
+    }
     return { promptIds, gen };
   }
 
   /** Runs one queued generation, calling onText per text delta; null when the client left first. */
-  function runQueued(promptIds: number[], gen: GenerateOptions, ac: AbortController, onText: (t: string) => void): Promise<GenerationResult | null> {
+  function runQueued(promptIds: number[], gen: GenerateOptions, ac: AbortController, onText: (t: string) => void, adapter?: string): Promise<GenerationResult | null> {
     return queue.run(async () => {
       if (ac.signal.aborted) return null;
-      const it = streamGenerate(model, tokenizer, [promptIds], { ...gen, signal: ac.signal });
+      const m = opts.adapters ? opts.adapters.activate(adapter ?? null) : model;
+      const it = streamGenerate(m, tokenizer, [promptIds], { ...gen, signal: ac.signal });
       let r = await it.next();
       while (!r.done) {
         if (r.value.text) onText(r.value.text);
@@ -144,7 +152,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     });
     try {
       if (!r.stream) {
-        const out = await runQueued(promptIds, gen, ac, () => {});
+        const out = await runQueued(promptIds, gen, ac, () => {}, r.adapter);
         if (!out || out.finishReason === "abort") return "client gone";
         sendJson(res, 200, chatCompletion(id, now, modelName, out.text, apiFinishReason(out.finishReason), usage(promptIds.length, out.tokenIds.length)));
         return `${promptIds.length} + ${out.tokenIds.length} tokens, ${out.finishReason}`;
@@ -159,10 +167,16 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       };
       let out: GenerationResult | null;
       try {
-        out = await runQueued(promptIds, gen, ac, (t) => {
-          start();
-          send(chatCompletionChunk(id, now, modelName, { content: t }, null));
-        });
+        out = await runQueued(
+          promptIds,
+          gen,
+          ac,
+          (t) => {
+            start();
+            send(chatCompletionChunk(id, now, modelName, { content: t }, null));
+          },
+          r.adapter,
+        );
       } catch (e) {
         send(new ApiError(500, `generation failed: ${(e as Error).message}`).body());
         res.end("data: [DONE]\n\n");
@@ -203,7 +217,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     }
     if (path === "/" || path === "/health") {
       allow("GET");
-      sendJson(res, 200, { status: "ok", model: modelName, queued: queue.size });
+      sendJson(res, 200, { status: "ok", model: modelName, queued: queue.size, ...(opts.adapters ? { adapters: opts.adapters.names() } : {}) });
       return "";
     }
     throw new ApiError(404, `unknown route ${req.method} ${path} (try GET /v1/models or POST /v1/chat/completions)`, null, "unknown_route");

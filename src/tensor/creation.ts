@@ -81,7 +81,11 @@ export function rand(shape: readonly number[], opts?: RandomOptions & { low?: nu
   const low = opts?.low ?? 0;
   const high = opts?.high ?? 1;
   const t = Tensor.empty(shapeArg("rand", shape), opts?.dtype ?? "float32");
-  for (let i = 0; i < t.numel; i++) writeElement(t.storage, t.dtype, i, low + (high - low) * g.random());
+  const n = t.numel;
+  if (t.storage instanceof Float32Array) {
+    const d = t.storage; // fast path for the common dtype (model init draws hundreds of millions)
+    for (let i = 0; i < n; i++) d[i] = low + (high - low) * g.random();
+  } else for (let i = 0; i < n; i++) writeElement(t.storage, t.dtype, i, low + (high - low) * g.random());
   return finish(t, opts);
 }
 
@@ -91,7 +95,11 @@ export function randn(shape: readonly number[], opts?: RandomOptions & { mean?: 
   const mean = opts?.mean ?? 0;
   const std = opts?.std ?? 1;
   const t = Tensor.empty(shapeArg("randn", shape), opts?.dtype ?? "float32");
-  for (let i = 0; i < t.numel; i++) writeElement(t.storage, t.dtype, i, mean + std * g.normal());
+  const n = t.numel;
+  if (t.storage instanceof Float32Array) {
+    const d = t.storage;
+    for (let i = 0; i < n; i++) d[i] = mean + std * g.normal();
+  } else for (let i = 0; i < n; i++) writeElement(t.storage, t.dtype, i, mean + std * g.normal());
   return finish(t, opts);
 }
 

@@ -6,7 +6,7 @@ import { type DType, isFloat } from "../core/dtype.ts";
 import { DTypeError, ShapeError, fmtShape } from "../core/errors.ts";
 import { record } from "./autograd.ts";
 import { Tensor } from "./Tensor.ts";
-import { backend, cast, contiguous, div, sum } from "./ops.ts";
+import { backend, cast, contiguous, div, mul, silu, sum } from "./ops.ts";
 
 /** Saved statistics are float64 when computing in float64 (reference gradchecks), else float32. */
 export function statArray(dtype: DType, n: number): Float32Array {
@@ -25,6 +25,17 @@ export function idsOf(op: string, ids: Tensor): Int32Array {
 function floatInput(op: string, x: Tensor): Tensor {
   if (!isFloat(x.dtype)) throw new DTypeError(op, `expected a floating point tensor, got ${x.dtype}`);
   return contiguous(x);
+}
+
+/**
+ * bfloat16 logits upcast to float32 on the way in (`logits.to("float32")`, as causal-LM heads return
+ * them) are read in bfloat16: the upcast is exact and the kernels compute in float32 either way, so
+ * loss and gradient are bit-identical, without a float32 gradient of [N, V] nor its cast back.
+ */
+function lossless(logits: Tensor): Tensor {
+  const node = logits.node;
+  const src = node?.op === "cast" ? node.inputs[0] : null;
+  return src && logits.dtype === "float32" && src.dtype === "bfloat16" && src.requiresGrad ? src : logits;
 }
 
 export interface CrossEntropyOptions {
@@ -48,7 +59,7 @@ export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropy
       `logits ${fmtShape(logits.shape)} need targets of shape ${fmtShape(logits.shape.slice(0, -1))}, got ${fmtShape(targets.shape)}`,
     );
   }
-  const x = floatInput("crossEntropy", logits);
+  const x = floatInput("crossEntropy", lossless(logits));
   const t = idsOf("crossEntropy", targets);
   for (let i = 0; i < N; i++) {
     const id = t[i]!;
@@ -68,6 +79,21 @@ export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropy
   let count = 0;
   for (let i = 0; i < N; i++) if (t[i] !== ignoreIndex) count++;
   return div(total, count);
+}
+
+/**
+ * SwiGLU, the gated MLP activation of Llama / Qwen2: silu(gate) * up in one fused kernel (one
+ * autograd node, no silu(gate) intermediate). Operands of different shapes or dtypes broadcast
+ * through the unfused ops.
+ */
+export function swiglu(gate: Tensor, up: Tensor): Tensor {
+  const same = gate.dtype === up.dtype && gate.ndim === up.ndim && gate.shape.every((d, i) => d === up.shape[i]);
+  if (!same) return mul(silu(gate), up);
+  const g = floatInput("swiglu", gate);
+  const u = floatInput("swiglu", up);
+  const out = Tensor.empty(g.shape, g.dtype);
+  backend().swiglu(g.data(), u.data(), out.storage, g.dtype, g.numel);
+  return record("swiglu", [g, u], out);
 }
 
 /** RMSNorm over the last dim: x * rsqrt(mean(x^2) + eps) * weight. */

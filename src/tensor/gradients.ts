@@ -25,6 +25,8 @@ import {
 import type { DType } from "../core/dtype.ts";
 
 const input = (node: { inputs: (Tensor | null)[] }, i: number) => node.inputs[i]!;
+/** Whether input i of the node needs a gradient. */
+const wants = (node: { inputs: (Tensor | null)[] }, i: number) => node.inputs[i]?.requiresGrad === true;
 
 /** Gradient of a batched matmul operand: sum over broadcast batch dims to the operand's shape. */
 function matmulGrad(g: Tensor, other: Tensor, which: "a" | "b", like: Tensor): Tensor {
@@ -65,12 +67,16 @@ const rules: Record<string, GradRule> = {
     backend().unaryBackward(n.saved["op"] as UnaryOp, x.view_(), gg.view_(), gx.view_());
     return [gx];
   },
-  add: (n, g) => [sumToShape(g, input(n, 0).shape), sumToShape(g, input(n, 1).shape)],
-  sub: (n, g) => [sumToShape(g, input(n, 0).shape), sumToShape(neg(g), input(n, 1).shape)],
-  mul: (n, g) => [sumToShape(mul(g, input(n, 1)), input(n, 0).shape), sumToShape(mul(g, input(n, 0)), input(n, 1).shape)],
+  // Inputs that need no gradient (frozen weights and biases, constants) get none computed.
+  add: (n, g) => [wants(n, 0) ? sumToShape(g, input(n, 0).shape) : null, wants(n, 1) ? sumToShape(g, input(n, 1).shape) : null],
+  sub: (n, g) => [wants(n, 0) ? sumToShape(g, input(n, 0).shape) : null, wants(n, 1) ? sumToShape(neg(g), input(n, 1).shape) : null],
+  mul: (n, g) => [
+    wants(n, 0) ? sumToShape(mul(g, input(n, 1)), input(n, 0).shape) : null,
+    wants(n, 1) ? sumToShape(mul(g, input(n, 0)), input(n, 1).shape) : null,
+  ],
   div: (n, g, out) => {
     const b = input(n, 1);
-    return [sumToShape(div(g, b), input(n, 0).shape), sumToShape(neg(div(mul(g, out), b)), b.shape)];
+    return [wants(n, 0) ? sumToShape(div(g, b), input(n, 0).shape) : null, wants(n, 1) ? sumToShape(neg(div(mul(g, out), b)), b.shape) : null];
   },
   pow: (n, g, out) => {
     const a = input(n, 0);
@@ -95,7 +101,7 @@ const rules: Record<string, GradRule> = {
   },
   where: (n, g) => {
     const cond = n.saved["cond"] as Tensor;
-    return [sumToShape(where(cond, g, 0), input(n, 0).shape), sumToShape(where(cond, 0, g), input(n, 1).shape)];
+    return [wants(n, 0) ? sumToShape(where(cond, g, 0), input(n, 0).shape) : null, wants(n, 1) ? sumToShape(where(cond, 0, g), input(n, 1).shape) : null];
   },
 
   // reductions
@@ -137,6 +143,15 @@ const rules: Record<string, GradRule> = {
     const gx = Tensor.empty(x.shape, x.dtype);
     backend().crossEntropyBackward(x.storage, x.dtype, s.targets, s.lse, gl, s.N, s.V, s.ignoreIndex, s.eps, gx.storage);
     return [gx];
+  },
+  swiglu: (n, g) => {
+    const gate = input(n, 0);
+    const up = input(n, 1);
+    const gc = contiguous(g.dtype === gate.dtype ? g : cast(g, gate.dtype));
+    const gGate = Tensor.empty(gate.shape, gate.dtype);
+    const gUp = Tensor.empty(up.shape, up.dtype);
+    backend().swigluBackward(gate.data(), up.data(), gc.data(), gGate.storage, gUp.storage, gate.dtype, gate.numel);
+    return [wants(n, 0) ? gGate : null, wants(n, 1) ? gUp : null];
   },
   rmsnorm: (n, g) => {
     const x = input(n, 0);

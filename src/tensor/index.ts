@@ -71,6 +71,7 @@ export {
   rmsNorm,
   rope,
   scaledDotProductAttention,
+  swiglu,
   type AttentionOptions,
   type CrossEntropyOptions,
   type RopeOptions,

@@ -52,6 +52,7 @@ export function sumToShape(g: Tensor, shape: readonly number[]): Tensor {
   const lead = g.ndim - shape.length;
   const dims: number[] = [];
   for (let i = 0; i < g.ndim; i++) {
+    if (g.shape[i] === 1) continue; // summing a size-1 dim is the reshape below, not a copy
     if (i < lead || (shape[i - lead] === 1 && g.shape[i] !== 1)) dims.push(i);
   }
   let r = dims.length ? sum(g, dims, true) : g;

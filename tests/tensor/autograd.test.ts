@@ -93,6 +93,7 @@ test("softmax, log-softmax and cross-entropy", () => {
 test("norms, rope, embedding", () => {
   check("rmsnorm", "rmsnorm", (x, w) => T.rmsNorm(x, w, 1e-6), [f64([3, 8]), f64([8])]);
   check("rmsnorm", "rmsnorm without weight", (x) => T.rmsNorm(x, null), [f64([2, 5])]);
+  check("swiglu", "swiglu", (g, u) => T.swiglu(g, u), [f64([3, 7], 2), f64([3, 7])]);
   check("layernorm", "layernorm", (x, w, b) => T.layerNorm(x, w, b), [f64([3, 6]), f64([6]), f64([6])]);
   check("rope", "rope half", (x) => T.rope(x, [3, 4, 9], { theta: 10000 }), [f64([2, 3, 2, 8])]);
   check("rope", "rope interleaved partial", (x) => T.rope(x, [0, 5], { rotaryDim: 4, style: "interleaved" }), [f64([1, 2, 1, 6])]);

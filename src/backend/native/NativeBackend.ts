@@ -5,10 +5,11 @@
  * throws "<op>: ..." errors, so a wrong size never reads or writes out of bounds.
  */
 import type { DType, Storage } from "../../core/dtype.ts";
-import type { AdamWArgs, AttentionArgs, Backend, BinaryOp, GemmArgs, ReduceOp, RopeArgs, UnaryOp, View } from "../Backend.ts";
+import type { AdamWArgs, AttentionArgs, Backend, BinaryOp, GemmArgs, Nf4Args, QMatmulArgs, ReduceOp, RopeArgs, UnaryOp, View } from "../Backend.ts";
 import { ReferenceBackend } from "../reference/ReferenceBackend.ts";
 import { type Addon, loadAddon } from "./addon.ts";
 import { nativeGemm } from "./gemm.ts";
+import { tryNativeGemv, tryNativeNf4Dequantize, tryNativeNf4Matmul, tryNativeQMatmul } from "./quant.ts";
 
 // Op codes: the order of the enums in native/ops_kernels.h.
 const UNARY_CODES: Record<UnaryOp, number> = {
@@ -151,6 +152,7 @@ export class NativeBackend implements Backend {
 
   gemm(a: Storage, b: Storage, c: Storage, dtype: DType, cDtype: DType, args: GemmArgs): void {
     if (floatCode(dtype, a, b) === null || floatCode(cDtype, c) === null) return this.ref.gemm(a, b, c, dtype, cDtype, args);
+    if (tryNativeGemv(this.addon, a, b, c, dtype, cDtype, args)) return; // decode-sized X W^T
     nativeGemm(this.addon, a, b, c, dtype, cDtype, args);
   }
 
@@ -201,6 +203,35 @@ export class NativeBackend implements Backend {
       return this.ref.crossEntropyBackward(logits, dtype, targets, lse, gLoss, N, V, ignoreIndex, labelSmoothing, gLogits);
     }
     this.addon.crossEntropyBackward(logits, c, targets, lse, gLoss, N, V, ignoreIndex, labelSmoothing, gLogits);
+  }
+
+  swiglu(gate: Storage, up: Storage, out: Storage, dtype: DType, n: number): void {
+    const c = floatCode(dtype, gate, up, out);
+    // An add-on built before the fused kernel existed composes it from silu and mul.
+    if (c !== null && !this.addon["swiglu"]) return this.swigluComposed(gate, up, out, dtype, n);
+    if (c === null) return this.ref.swiglu(gate, up, out, dtype, n);
+    this.addon.swiglu(gate, up, out, c, n);
+  }
+
+  swigluBackward(gate: Storage, up: Storage, gOut: Storage, gGate: Storage, gUp: Storage, dtype: DType, n: number): void {
+    const c = floatCode(dtype, gate, up, gOut, gGate, gUp);
+    if (c !== null && !this.addon["swigluBackward"]) {
+      const v = (data: Storage): View => ({ data, dtype, shape: [n], strides: [1], offset: 0 });
+      this.swigluComposed(gate, null, gUp, dtype, n); // gUp = silu(gate) ...
+      this.binary("mul", v(gUp), v(gOut), v(gUp)); // ... * gOut
+      this.binary("mul", v(gOut), v(up), v(gGate)); // gGate = gOut * up ...
+      this.unaryBackward("silu", v(gate), v(gGate), v(gGate)); // ... * silu'(gate)
+      return;
+    }
+    if (c === null) return this.ref.swigluBackward(gate, up, gOut, gGate, gUp, dtype, n);
+    this.addon.swigluBackward(gate, up, gOut, gGate, gUp, c, n);
+  }
+
+  /** out = silu(gate) (* up when given) with the unary and binary kernels. */
+  private swigluComposed(gate: Storage, up: Storage | null, out: Storage, dtype: DType, n: number): void {
+    const v = (data: Storage): View => ({ data, dtype, shape: [n], strides: [1], offset: 0 });
+    this.unary("silu", v(gate), v(out));
+    if (up) this.binary("mul", v(out), v(up), v(out));
   }
 
   rmsnorm(x: Storage, w: Storage | null, y: Storage, rstd: Float32Array, dtype: DType, N: number, C: number, eps: number): void {
@@ -309,5 +340,17 @@ export class NativeBackend implements Backend {
     if (!isF32(param, grad, m, v)) return this.ref.adamw(param, grad, m, v, n, args);
     const { lr, beta1, beta2, eps, weightDecay, step } = args;
     this.addon.adamw(param, grad, m, v, n, lr, beta1, beta2, eps, weightDecay, step);
+  }
+
+  qmatmul(x: Storage, xDtype: DType, qs: Uint8Array, scales: Uint16Array, out: Storage, args: QMatmulArgs): void {
+    if (!tryNativeQMatmul(this.addon, x, xDtype, qs, scales, out, args)) this.ref.qmatmul(x, xDtype, qs, scales, out, args);
+  }
+
+  nf4Matmul(x: Storage, xDtype: DType, packed: Uint8Array, absmax: Float32Array, out: Storage, args: Nf4Args): void {
+    if (!tryNativeNf4Matmul(this.addon, x, xDtype, packed, absmax, out, args)) this.ref.nf4Matmul(x, xDtype, packed, absmax, out, args);
+  }
+
+  nf4Dequantize(packed: Uint8Array, absmax: Float32Array, blockSize: number, n: number, out: Storage, outDtype: DType): void {
+    if (!tryNativeNf4Dequantize(this.addon, packed, absmax, blockSize, n, out, outDtype)) this.ref.nf4Dequantize(packed, absmax, blockSize, n, out, outDtype);
   }
 }

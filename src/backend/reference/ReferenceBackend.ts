@@ -6,17 +6,20 @@
  * Each op family lives in its own file; this class only routes.
  */
 import type { DType, Storage } from "../../core/dtype.ts";
-import type { AdamWArgs, AttentionArgs, Backend, BinaryOp, GemmArgs, ReduceOp, RopeArgs, UnaryOp, View } from "../Backend.ts";
+import type { AdamWArgs, AttentionArgs, Backend, BinaryOp, GemmArgs, Nf4Args, QMatmulArgs, ReduceOp, RopeArgs, UnaryOp, View } from "../Backend.ts";
 import { adamw } from "./adamw.ts";
 import { attention, attentionBackward } from "./attention.ts";
 import { copy, fill, unary, unaryBackward, binary, where } from "./elementwise.ts";
 import { embedding, embeddingBackward } from "./embedding.ts";
 import { gemm } from "./gemm.ts";
 import { layernorm, layernormBackward, rmsnorm, rmsnormBackward } from "./norm.ts";
+import { nf4Dequantize, nf4Matmul } from "./nf4.ts";
+import { qmatmul } from "./qmatmul.ts";
 import { reduce } from "./reduce.ts";
 import { rope } from "./rope.ts";
 import { crossEntropy, crossEntropyBackward, softmax, softmaxBackward } from "./softmax.ts";
 import type { StatArray } from "./storage.ts";
+import { swiglu, swigluBackward } from "./swiglu.ts";
 
 export class ReferenceBackend implements Backend {
   readonly name = "reference";
@@ -88,6 +91,14 @@ export class ReferenceBackend implements Backend {
     gLogits: Storage,
   ): void {
     crossEntropyBackward(logits, dtype, targets, lse, gLoss, N, V, ignoreIndex, labelSmoothing, gLogits);
+  }
+
+  swiglu(gate: Storage, up: Storage, out: Storage, dtype: DType, n: number): void {
+    swiglu(gate, up, out, dtype, n);
+  }
+
+  swigluBackward(gate: Storage, up: Storage, gOut: Storage, gGate: Storage, gUp: Storage, dtype: DType, n: number): void {
+    swigluBackward(gate, up, gOut, gGate, gUp, dtype, n);
   }
 
   rmsnorm(x: Storage, w: Storage | null, y: Storage, rstd: StatArray, dtype: DType, N: number, C: number, eps: number): void {
@@ -173,5 +184,17 @@ export class ReferenceBackend implements Backend {
 
   adamw(param: Float32Array | Float64Array, grad: Float32Array | Float64Array, m: Float32Array | Float64Array, v: Float32Array | Float64Array, n: number, args: AdamWArgs): void {
     adamw(param, grad, m, v, n, args);
+  }
+
+  qmatmul(x: Storage, xDtype: DType, qs: Uint8Array, scales: Uint16Array, out: Storage, args: QMatmulArgs): void {
+    qmatmul(x, xDtype, qs, scales, out, args);
+  }
+
+  nf4Matmul(x: Storage, xDtype: DType, packed: Uint8Array, absmax: Float32Array, out: Storage, args: Nf4Args): void {
+    nf4Matmul(x, xDtype, packed, absmax, out, args);
+  }
+
+  nf4Dequantize(packed: Uint8Array, absmax: Float32Array, blockSize: number, n: number, out: Storage, outDtype: DType): void {
+    nf4Dequantize(packed, absmax, blockSize, n, out, outDtype);
   }
 }

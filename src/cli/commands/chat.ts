@@ -8,6 +8,7 @@ import * as readline from "node:readline";
 import { parseArgs } from "node:util";
 import { GraftError } from "../../core/errors.ts";
 import { type ChatGenerateOptions, ChatSession, validateSamplingOptions } from "../../generation/index.ts";
+import { loadPeft } from "../../peft/index.ts";
 import type { Command } from "../Command.ts";
 import { loadForInference, samplingFlags, samplingFromFlags, samplingUsage } from "./generate.ts";
 
@@ -97,12 +98,18 @@ function validate(o: ChatGenerateOptions): void {
 export const chatCommand: Command = {
   name: "chat",
   description: "chat with a model in the terminal (streamed answers, multi-turn history, /? for commands)",
-  usage: ["graft chat <model-dir> [options]", "", "  --system <text>              system prompt", ...samplingUsage].join("\n"),
+  usage: [
+    "graft chat <model-dir> [options]",
+    "",
+    "  --system <text>              system prompt",
+    "  --adapter <dir>              chat with a PEFT adapter (adapter_config.json + adapter_model.safetensors) on the model",
+    ...samplingUsage,
+  ].join("\n"),
   async run(argv) {
     const { values, positionals } = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { system: { type: "string" }, ...samplingFlags },
+      options: { system: { type: "string" }, adapter: { type: "string" }, ...samplingFlags },
     });
     if (positionals.length !== 1) {
       console.error(`usage: ${this.usage.split("\n")[0]}`);
@@ -110,7 +117,10 @@ export const chatCommand: Command = {
     }
     const flags = samplingFromFlags(values);
     validate(flags);
-    const { model, tokenizer, defaults } = loadForInference(positionals[0]!, values.dtype);
+    if (values.quantize !== undefined && values.adapter) throw new GraftError("--quantize cannot be combined with --adapter: merge the adapter into the model first");
+    const loaded = loadForInference(positionals[0]!, values.dtype, values.quantize);
+    const { tokenizer, defaults } = loaded;
+    const model = values.adapter ? loadPeft(loaded.model, values.adapter).eval() : loaded.model;
     const session = new ChatSession(model, tokenizer, { ...defaults, ...flags, ...(values.system !== undefined ? { system: values.system } : {}) });
 
     const tty = process.stdin.isTTY === true && process.stdout.isTTY === true;

@@ -5,6 +5,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { GraftError } from "../../core/errors.ts";
 import { runDiabetes } from "../../examples/diabetes.ts";
+import { runMedicalCommand } from "./exampleMedical.ts";
 import type { Command } from "../Command.ts";
 
 /** The repository's embedded data directory (data/ beside package.json). */
@@ -19,9 +20,13 @@ export function embeddedData(...parts: string[]): string {
 
 export const exampleCommand: Command = {
   name: "example",
-  description: "run a built-in example (diabetes: the feed-forward network on Pima diabetes)",
-  usage: "graft example diabetes [--data csv] [--out dir] [--epochs N] [--lr 0.1] [--momentum 0.9] [--batch-size 32] [--seed N]",
+  description: "run a built-in example (diabetes: the feed-forward network on Pima diabetes; medical: pretrain + SFT + eval)",
+  usage: [
+    "graft example diabetes [--data csv] [--out dir] [--epochs N] [--lr 0.1] [--momentum 0.9] [--batch-size 32] [--seed N]",
+    "graft example medical [--data csv] [--out dir] [--train N] [--val N] [--pretrain-steps N] [--sft-steps N] [--method full|freeze|<peft>] [--generate N]",
+  ].join("\n"),
   async run(argv) {
+    if (argv[0] === "medical") return runMedicalCommand(argv.slice(1));
     const { values, positionals } = parseArgs({
       args: argv,
       allowPositionals: true,
@@ -36,7 +41,7 @@ export const exampleCommand: Command = {
       },
     });
     const name = positionals[0];
-    if (name !== "diabetes") throw new GraftError(`unknown example "${name ?? ""}" (available: diabetes)`);
+    if (name !== "diabetes") throw new GraftError(`unknown example "${name ?? ""}" (available: diabetes, medical)`);
     const num = (flag: string, v: string) => {
       const n = Number(v);
       if (!Number.isFinite(n)) throw new GraftError(`--${flag} must be a number, got "${v}"`);

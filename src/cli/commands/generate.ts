@@ -4,6 +4,7 @@ import { GraftError } from "../../core/errors.ts";
 import type { DType } from "../../core/dtype.ts";
 import { type ChatGenerateOptions, type GenerationDefaults, readGenerationConfig, streamGenerate } from "../../generation/index.ts";
 import { type CausalLM, loadCausalLM } from "../../models/index.ts";
+import { QUANT_TYPES, type QuantizeReport, isQuantType, quantizeModel } from "../../quant/index.ts";
 import { Tokenizer } from "../../tokenizers/index.ts";
 import type { Command } from "../Command.ts";
 
@@ -17,6 +18,7 @@ export const samplingFlags = {
   "repetition-penalty": { type: "string" },
   seed: { type: "string" },
   dtype: { type: "string" },
+  quantize: { type: "string" },
 } as const;
 
 export const samplingUsage = [
@@ -28,6 +30,7 @@ export const samplingUsage = [
   "  --repetition-penalty <r>     HF repetition penalty (1 = off)",
   "  --seed <n>                   sampling seed (default: random)",
   "  --dtype <float32|bfloat16>   weight dtype (default float32)",
+  "  --quantize <q8_0|q4_0>       quantize the Linear weights for inference (output head: q8_0)",
 ];
 
 type SamplingValues = Partial<Record<keyof typeof samplingFlags, string>>;
@@ -60,15 +63,29 @@ export interface LoadedModel {
   tokenizer: Tokenizer;
   /** generation_config.json's defaults. */
   defaults: GenerationDefaults;
+  /** What --quantize replaced, when given. */
+  quantized?: QuantizeReport;
 }
 
-/** Loads a model directory for inference: weights (eval mode), tokenizer and generation defaults. */
-export function loadForInference(dir: string, dtype?: string): LoadedModel {
+/**
+ * Loads a model directory for inference: weights (eval mode), tokenizer and generation defaults;
+ * with `quantize` ("q8_0" | "q4_0", the --quantize flag) the Linear layers become QuantizedLinear.
+ */
+export function loadForInference(dir: string, dtype?: string, quantize?: string): LoadedModel {
   if (dtype !== undefined && dtype !== "float32" && dtype !== "bfloat16") throw new GraftError(`--dtype must be float32 or bfloat16, got "${dtype}"`);
+  if (quantize !== undefined && !isQuantType(quantize)) throw new GraftError(`--quantize must be ${QUANT_TYPES.join(" or ")}, got "${quantize}"`);
   const tokenizer = Tokenizer.fromDir(dir);
   const model = loadCausalLM(dir, dtype ? { dtype: dtype as DType } : {});
   model.eval();
-  return { model, tokenizer, defaults: readGenerationConfig(dir) };
+  const quantized = quantize !== undefined ? quantizeModel(model, quantize) : undefined;
+  return { model, tokenizer, defaults: readGenerationConfig(dir), ...(quantized ? { quantized } : {}) };
+}
+
+/** One line for stderr: what --quantize did. */
+export function quantizeSummary(r: QuantizeReport): string {
+  const mb = (b: number) => (b / 1e6).toFixed(1);
+  const skipped = r.skipped.length ? `; kept in float: ${r.skipped.map((s) => `${s.path} (${s.reason})`).join(", ")}` : "";
+  return `quantized ${r.replaced.length} modules to ${r.type} (${mb(r.bytesBefore)} MB → ${mb(r.bytesAfter)} MB of weights)${skipped}`;
 }
 
 async function readStdin(): Promise<string> {
@@ -114,7 +131,8 @@ export const generateCommand: Command = {
     }
     if (values.system !== undefined && !values.chat) throw new GraftError("--system needs --chat");
     const flags = samplingFromFlags(values);
-    const { model, tokenizer, defaults } = loadForInference(positionals[0]!, values.dtype);
+    const { model, tokenizer, defaults, quantized } = loadForInference(positionals[0]!, values.dtype, values.quantize);
+    if (quantized && values.verbose) console.error(quantizeSummary(quantized));
 
     const text = values.chat
       ? tokenizer.applyChatTemplate([{ role: "user", content: prompt }], { addGenerationPrompt: true, ...(values.system !== undefined ? { system: values.system } : {}) })
