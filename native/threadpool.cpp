@@ -50,7 +50,12 @@ class Pool {
   void start(int n) {
     size_ = std::max(1, n);
     quit_ = false;
-    for (int i = 1; i < size_; i++) workers_.emplace_back([this, i] { loop(i); });
+    // Only this (the calling) thread bumps generation_, so a worker starts from the value it has
+    // now. Reading it in the worker instead would race with a run() issued before the worker got
+    // going: the worker would take that job's generation as already seen and never run it, and
+    // run() would wait for it forever.
+    const uint64_t seen = generation_.load();
+    for (int i = 1; i < size_; i++) workers_.emplace_back([this, i, seen] { loop(i, seen); });
   }
 
   void stop() {
@@ -64,12 +69,7 @@ class Pool {
     workers_.clear();
   }
 
-  void loop(int index) {
-    uint64_t seen = 0;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      seen = generation_.load();
-    }
+  void loop(int index, uint64_t seen) {
     while (true) {
       const std::function<void(int, int)>* job = nullptr;
       // Spin a little before sleeping: kernels are called back to back.

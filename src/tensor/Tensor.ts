@@ -3,13 +3,22 @@
  * Views (reshape of contiguous data, transpose, permute, slice, expand, squeeze, unsqueeze) share
  * storage; ops allocate new contiguous outputs. Methods are thin wrappers over ops.ts.
  */
-import { type DType, type Storage, allocStorage, readElement } from "../core/dtype.ts";
+import { Buffer, constants as bufferConstants } from "node:buffer";
+import { type DType, type Storage, allocStorage, bytesPerElement, readElement } from "../core/dtype.ts";
 import { DTypeError, ShapeError, fmtShape } from "../core/errors.ts";
 import { contiguousStrides, isContiguous, numel } from "../core/shape.ts";
 import type { View } from "../backend/Backend.ts";
 import { type Node, backward as runBackward } from "./autograd.ts";
 import * as ops from "./ops.ts";
 import * as views from "./views.ts";
+
+/** Storage whose contents are unspecified: large float buffers skip the zero-fill, small ones are ordinary. */
+function allocUninit(dtype: DType, n: number): Storage {
+  const bytes = n * bytesPerElement(dtype);
+  if (bytes < 1 << 16 || bytes > bufferConstants.MAX_LENGTH || (dtype !== "float32" && dtype !== "bfloat16")) return allocStorage(dtype, n);
+  const b = Buffer.allocUnsafeSlow(bytes);
+  return dtype === "float32" ? new Float32Array(b.buffer, b.byteOffset, n) : new Uint16Array(b.buffer, b.byteOffset, n);
+}
 
 export type Scalar = number;
 export type TensorLike = Tensor | number;
@@ -42,6 +51,17 @@ export class Tensor {
       if (!Number.isInteger(d) || d < 0) throw new ShapeError("empty", `invalid shape ${fmtShape(shape)}`);
     }
     return new Tensor(allocStorage(dtype, numel(shape)), dtype, shape);
+  }
+
+  /**
+   * Like empty, but the contents are unspecified rather than zero: only for outputs that a kernel
+   * overwrites in full (it saves zero-filling every large intermediate of a training step).
+   */
+  static uninit(shape: readonly number[], dtype: DType = "float32"): Tensor {
+    for (const d of shape) {
+      if (!Number.isInteger(d) || d < 0) throw new ShapeError("uninit", `invalid shape ${fmtShape(shape)}`);
+    }
+    return new Tensor(allocUninit(dtype, numel(shape)), dtype, shape);
   }
 
   get ndim(): number {

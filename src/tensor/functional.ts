@@ -91,7 +91,7 @@ export function swiglu(gate: Tensor, up: Tensor): Tensor {
   if (!same) return mul(silu(gate), up);
   const g = floatInput("swiglu", gate);
   const u = floatInput("swiglu", up);
-  const out = Tensor.empty(g.shape, g.dtype);
+  const out = Tensor.uninit(g.shape, g.dtype);
   backend().swiglu(g.data(), u.data(), out.storage, g.dtype, g.numel);
   return record("swiglu", [g, u], out);
 }

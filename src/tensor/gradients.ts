@@ -62,7 +62,7 @@ const rules: Record<string, GradRule> = {
   // elementwise
   unary: (n, g) => {
     const x = input(n, 0);
-    const gx = Tensor.empty(x.shape, x.dtype);
+    const gx = Tensor.uninit(x.shape, x.dtype);
     const gg = g.dtype === x.dtype ? g : cast(g, x.dtype);
     backend().unaryBackward(n.saved["op"] as UnaryOp, x.view_(), gg.view_(), gx.view_());
     return [gx];
@@ -140,7 +140,7 @@ const rules: Record<string, GradRule> = {
     const x = input(n, 0);
     const s = n.saved as { targets: Int32Array; lse: Float32Array; N: number; V: number; ignoreIndex: number; eps: number };
     const gl = contiguous(g).data() as Float32Array;
-    const gx = Tensor.empty(x.shape, x.dtype);
+    const gx = Tensor.uninit(x.shape, x.dtype);
     backend().crossEntropyBackward(x.storage, x.dtype, s.targets, s.lse, gl, s.N, s.V, s.ignoreIndex, s.eps, gx.storage);
     return [gx];
   },
@@ -148,8 +148,8 @@ const rules: Record<string, GradRule> = {
     const gate = input(n, 0);
     const up = input(n, 1);
     const gc = contiguous(g.dtype === gate.dtype ? g : cast(g, gate.dtype));
-    const gGate = Tensor.empty(gate.shape, gate.dtype);
-    const gUp = Tensor.empty(up.shape, up.dtype);
+    const gGate = Tensor.uninit(gate.shape, gate.dtype);
+    const gUp = Tensor.uninit(up.shape, up.dtype);
     backend().swigluBackward(gate.data(), up.data(), gc.data(), gGate.storage, gUp.storage, gate.dtype, gate.numel);
     return [wants(n, 0) ? gGate : null, wants(n, 1) ? gUp : null];
   },
@@ -209,9 +209,9 @@ const rules: Record<string, GradRule> = {
     const v = input(n, 2);
     const s = n.saved as { lse: Float32Array; args: Parameters<ReturnType<typeof backend>["attention"]>[6] };
     const gc = contiguous(g.dtype === q.dtype ? g : cast(g, q.dtype));
-    const gq = Tensor.empty(q.shape, q.dtype);
-    const gk = Tensor.empty(k.shape, k.dtype);
-    const gv = Tensor.empty(v.shape, v.dtype);
+    const gq = Tensor.uninit(q.shape, q.dtype);
+    const gk = Tensor.uninit(k.shape, k.dtype);
+    const gv = Tensor.uninit(v.shape, v.dtype);
     backend().attentionBackward(q.storage, k.storage, v.storage, out.storage, s.lse, gc.data(), gq.storage, gk.storage, gv.storage, q.dtype, s.args);
     return [gq, gk, gv];
   },

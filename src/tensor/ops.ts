@@ -65,14 +65,14 @@ export function sumToShape(g: Tensor, shape: readonly number[]): Tensor {
 /** A contiguous copy (always copies when force is set). Gradient: identity. */
 export function contiguous(t: Tensor, force = false): Tensor {
   if (t.isContiguous && !force) return t;
-  const out = Tensor.empty(t.shape, t.dtype);
+  const out = Tensor.uninit(t.shape, t.dtype);
   backend().copy(t.view_(), out.view_());
   return record("copy", [t], out);
 }
 
 export function cast(t: Tensor, dtype: DType): Tensor {
   if (t.dtype === dtype) return t;
-  const out = Tensor.empty(t.shape, dtype);
+  const out = Tensor.uninit(t.shape, dtype);
   backend().copy(t.view_(), out.view_());
   if (!isFloat(dtype)) return out;
   return record("cast", [t], out, { dtype: t.dtype });
@@ -114,7 +114,7 @@ export function binaryInto(op: BinaryOp, dst: Tensor, other: TensorLike): void {
 
 export function unary(op: UnaryOp, x: Tensor): Tensor {
   const xf = isFloat(x.dtype) ? x : cast(x, "float32");
-  const out = Tensor.empty(xf.shape, xf.dtype);
+  const out = Tensor.uninit(xf.shape, xf.dtype);
   backend().unary(op, xf.view_(), out.view_());
   return record("unary", [xf], out, { op });
 }
@@ -148,7 +148,7 @@ function binaryOperands(op: string, a: TensorLike, b: TensorLike): [Tensor, Tens
 export function binary(op: BinaryOp, a: TensorLike, b: TensorLike): Tensor {
   const [ta, tb] = binaryOperands(op, a, b);
   const shape = broadcastShapes(op, ta.shape, tb.shape);
-  const out = Tensor.empty(shape, ta.dtype);
+  const out = Tensor.uninit(shape, ta.dtype);
   backend().binary(op, broadcastView(ta, shape), broadcastView(tb, shape), out.view_());
   return record(op, [ta, tb], out);
 }
@@ -327,7 +327,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     ob = gemmOperand(tb, batchShape)!;
   }
   const batch = numel(batchShape);
-  const out = Tensor.empty([...batchShape, m, n], dt);
+  const out = Tensor.uninit([...batchShape, m, n], dt);
   if (m * n > 0) {
     backend().gemm(ta.storage, tb.storage, out.storage, dt, dt, {
       batch,

@@ -177,3 +177,23 @@ test("swiglu kernels (fused, and composed for an add-on without them) match the 
   if (hasFused) assert.throws(short(getBackend("native")), /swiglu: up has 3 elements, needs 4/);
   assert.throws(short(composed), /reaches elements \[0, 3\] of an array of 3/);
 });
+
+test("Tensor.uninit: right storage type and length for large and small buffers; bad shapes rejected", () => {
+  for (const [dt, ctor] of [["float32", Float32Array], ["bfloat16", Uint16Array], ["float64", Float64Array], ["int32", Int32Array]] as const) {
+    for (const shape of [[3, 5], [70, 1000]]) {
+      const t = T.Tensor.uninit(shape, dt);
+      assert.ok(t.storage instanceof ctor, `${dt} storage`);
+      assert.equal(t.storage.length, shape[0]! * shape[1]!);
+      assert.equal(t.storage.byteOffset, 0);
+      assert.deepEqual(t.shape, shape);
+      assert.equal(t.isContiguous, true);
+    }
+  }
+  // Two live large buffers never share memory.
+  const a = T.Tensor.uninit([100_000], "float32");
+  const b = T.Tensor.uninit([100_000], "float32");
+  (a.storage as Float32Array).fill(1);
+  (b.storage as Float32Array).fill(2);
+  assert.equal((a.storage as Float32Array)[99_999], 1);
+  assert.throws(() => T.Tensor.uninit([2, -1]), /uninit: invalid shape \[2, -1\]/);
+});
