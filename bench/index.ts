@@ -7,6 +7,7 @@ import { setDefaultBackend } from "../src/backend/registry.ts";
 import { runDecodeBench } from "./decode.ts";
 import { runGemmBench } from "./gemm.ts";
 import { runLinearBench } from "./linear.ts";
+import { runLoraStepBench } from "./loraStep.ts";
 
 const gemm = await runGemmBench();
 console.log("");
@@ -21,3 +22,5 @@ for (const dtype of ["float32", "bfloat16"] as const) {
 console.log("");
 console.log("Qwen2.5-0.5B-shaped decode, prompt 128 → 128 new tokens, greedy (vs the bandwidth bound measured now)");
 runDecodeBench({ log: (s) => console.log(s) });
+console.log("");
+runLoraStepBench({ batches: [1], seq: 256, steps: 3, torch: true });

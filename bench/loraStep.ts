@@ -102,7 +102,7 @@ function torchBaseline(dtypes: string[], batches: number[], seq: number): TorchR
 }
 
 function torchBlasNote(): string {
-  const r = spawnSync("/usr/bin/python3", ["-c", "import torch; c=torch.__config__.show(); print(torch.__version__, [s.strip() for s in c.split(',') if 'BLAS_INFO' in s])"], { encoding: "utf8" });
+  const r = spawnSync("/usr/bin/python3", ["-c", "import re, torch; print(torch.__version__, *re.findall(r'BLAS_INFO=\\w+', torch.__config__.show()))"], { encoding: "utf8" });
   return r.status === 0 ? r.stdout.trim() : "";
 }
 

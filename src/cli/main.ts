@@ -13,9 +13,20 @@ import { trainCommand } from "./commands/train.ts";
 import { evalCommand } from "./commands/eval.ts";
 import { exportCommand } from "./commands/export.ts";
 
-const commands: Command[] = [pullCommand, generateCommand, chatCommand, serveCommand, exampleCommand, infoCommand];
-commands.push(prepareCommand, pretrainCommand, trainCommand, evalCommand);
-commands.push(exportCommand);
+// In the order of the workflow: download, data, training, evaluation, inference, export.
+const commands: Command[] = [
+  pullCommand,
+  prepareCommand,
+  pretrainCommand,
+  trainCommand,
+  evalCommand,
+  generateCommand,
+  chatCommand,
+  serveCommand,
+  exportCommand,
+  exampleCommand,
+  infoCommand,
+];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
