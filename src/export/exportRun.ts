@@ -3,6 +3,7 @@
  * --base, training_args.json or adapter_config.json's base_model_name_or_path) or a model
  * directory, to any of: a merged HF directory, a full GGUF, a GGUF LoRA adapter, and a Modelfile.
  */
+import type { DType } from "../core/dtype.ts";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { type CausalLM, loadCausalLM } from "../models/index.ts";
@@ -47,16 +48,16 @@ export function runBaseDir(run: string, base?: string): string {
   throw new ExportError(`${run} is an adapter; give its base model directory with --base (no local base found in training_args.json or adapter_config.json)`);
 }
 
-export function loadRun(run: string, opts: { base?: string } = {}): LoadedRun {
+export function loadRun(run: string, opts: { base?: string; dtype?: DType } = {}): LoadedRun {
   if (!fs.existsSync(run) || !fs.statSync(run).isDirectory()) throw new ExportError(`${run}: not a directory`);
   if (fs.existsSync(path.join(run, ADAPTER_CONFIG))) {
     const baseDir = runBaseDir(run, opts.base);
-    const model = loadCausalLM(baseDir);
+    const model = loadCausalLM(baseDir, { dtype: opts.dtype });
     const peft = loadPeft(model, run).eval();
     const tokenizerDir = fs.existsSync(path.join(run, "tokenizer.json")) ? run : baseDir;
     return { peft, model: peft, baseDir, tokenizerDir };
   }
-  if (fs.existsSync(path.join(run, "config.json"))) return { peft: null, model: loadCausalLM(run), baseDir: run, tokenizerDir: run };
+  if (fs.existsSync(path.join(run, "config.json"))) return { peft: null, model: loadCausalLM(run, { dtype: opts.dtype }), baseDir: run, tokenizerDir: run };
   throw new ExportError(`${run} holds neither an adapter (${ADAPTER_CONFIG}) nor a model (config.json)`);
 }
 

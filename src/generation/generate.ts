@@ -87,6 +87,8 @@ export class GenerationRun {
   private readonly eos: Set<number>;
   private readonly maxNew: number;
   private readonly pad: number;
+  /** The tokenizer's vocabulary size: logits past it (vocab_size padded, as Qwen2.5's 151936 vs 151665) are masked. */
+  private readonly vocab: number | null;
   private readonly cache: KVCache | null;
   /** Columns of `seqs` already in the cache. */
   private cached = 0;
@@ -112,6 +114,7 @@ export class GenerationRun {
     this.eos = new Set(opts.eosTokenIds ?? tokenizer?.eosTokenIds ?? []);
     const pad = opts.padTokenId ?? tokenizer?.padTokenId ?? [...this.eos][0] ?? 0;
     this.pad = pad;
+    this.vocab = tokenizer?.vocabSize ?? null;
 
     const longest = Math.max(...inputIds.map((p) => p.length));
     const ctx = contextLength(this.model.config);
@@ -156,6 +159,7 @@ export class GenerationRun {
         return;
       }
       const l = logits.slice(b * V, (b + 1) * V);
+      if (this.vocab !== null && this.vocab < V) l.fill(-Infinity, this.vocab);
       for (const p of this.processors) p(l, row.ids);
       const id = this.sampling ? sampleMultinomial(l, row.rng) : greedy(l);
       this.seqs[b]!.push(id);

@@ -9,7 +9,6 @@ import { shuffledBatches } from "../data/batches.ts";
 import { type SftRecord, type SftSample, buildSftSamples, collateSft, promptMessages } from "../data/sft.ts";
 import { generate } from "../generation/index.ts";
 import type { CausalLM } from "../models/index.ts";
-import { add, fromArray } from "../tensor/index.ts";
 import type { Tokenizer } from "../tokenizers/index.ts";
 import { type LMBatch, causalLMLossFn } from "./losses.ts";
 import { corpusBleu } from "./metrics/bleu.ts";
@@ -36,21 +35,6 @@ export interface EvaluateResult extends MetricRow {
   predictions: { prompt: string; reference: string; prediction: string }[];
 }
 
-/**
- * The model with logits of ids the tokenizer does not have (a vocab_size padded past the tokenizer,
- * as Qwen2.5's 151936 vs 151665) set to -inf, so generation never picks them.
- */
-export function restrictVocab(model: CausalLM, n: number): CausalLM {
-  const V = model.config.vocab_size;
-  if (V <= n) return model;
-  const bias = new Float32Array(V);
-  bias.fill(-Infinity, n);
-  const b = fromArray(bias, [V]);
-  const wrapped = Object.create(model) as CausalLM;
-  wrapped.forward = (ids, opts) => add(model.forward(ids, opts), b);
-  return wrapped;
-}
-
 export async function evaluateSft(name: string, model: CausalLM, tok: Tokenizer, records: readonly SftRecord[], o: EvaluateOptions = {}): Promise<EvaluateResult> {
   if (records.length === 0) throw new TrainError("evaluation needs at least one record");
   const padId = tok.padTokenId ?? tok.eosTokenId ?? 0;
@@ -69,7 +53,7 @@ export async function evaluateSft(name: string, model: CausalLM, tok: Tokenizer,
   model.eval();
   for (let s = 0; s < n; s += batchSize) {
     const chunk = items.slice(s, s + batchSize);
-    const out = await generate(restrictVocab(model, tok.vocabSize), tok, chunk.map((c) => tok.encode(c.text, { addSpecialTokens: false })), { maxNewTokens: o.maxNewTokens ?? 128, temperature: 0 });
+    const out = await generate(model, tok, chunk.map((c) => tok.encode(c.text, { addSpecialTokens: false })), { maxNewTokens: o.maxNewTokens ?? 128, temperature: 0 });
     out.forEach((g, i) => row.predictions.push({ prompt: chunk[i]!.text, reference: chunk[i]!.reference, prediction: g.text.trim() }));
     o.onGenerated?.(Math.min(n, s + batchSize), n);
   }

@@ -80,6 +80,19 @@ test("prepare → pretrain → train (YAML config, flags override) → eval prin
   assert.equal(metrics.length, 2);
   assert.ok(metrics[1].valLoss < metrics[0].valLoss, `fine-tuning did not lower the val loss: ${metrics[0].valLoss} → ${metrics[1].valLoss}`);
   assert.equal(fs.readFileSync(path.join(tmp, "eval", "predictions.jsonl"), "utf8").trim().split("\n").length, 4);
+
+  // An adapter run (short method name) evaluates as --model: its base comes from training_args.json.
+  const lora = path.join(tmp, "lora");
+  const lr = await capture(() => trainCommand.run(["--base", base, "--data", data, "--method", "lora", "--max-steps", "4", "--batch-size", "4", "--max-length", "768", "--lr", "1e-2", "--out", lora, "--progress", "off"]));
+  assert.equal(lr.code, 0);
+  assert.ok(fs.existsSync(path.join(lora, "adapter_config.json")) && !fs.existsSync(path.join(lora, "config.json")));
+  const pt2 = await capture(() => trainCommand.run(["--base", base, "--data", data, "--method", "prefix", "--max-steps", "1", "--batch-size", "4", "--max-length", "768", "--out", path.join(tmp, "prefix"), "--progress", "off"]));
+  assert.match(pt2.out, /prefix: [\d,]+ of [\d,]+ parameters train/);
+  const ev2 = await capture(() => evalCommand.run(["--model", lora, "--data", data, "--generate", "0", "--max-length", "768", "--out", path.join(tmp, "eval-lora")]));
+  assert.equal(ev2.code, 0);
+  const m2 = JSON.parse(fs.readFileSync(path.join(tmp, "eval-lora", "metrics.json"), "utf8"));
+  assert.equal(m2.length, 1);
+  assert.ok(m2[0].valLoss < metrics[0].valLoss, `LoRA did not lower the val loss: ${metrics[0].valLoss} → ${m2[0].valLoss}`);
 });
 
 test("pretrain --objective mlm trains a BERT (masked LM) and lowers its loss below chance", async () => {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { type TokenEvent, generate, streamGenerate } from "../../src/generation/index.ts";
 import { tensor } from "../../src/tensor/index.ts";
-import { ByteTokenizer, EOS, HashLM, PAD, ScriptLM } from "./fakes.ts";
+import { ByteTokenizer, EOS, HashLM, PAD, ScriptLM, VOCAB } from "./fakes.ts";
 
 const tok = new ByteTokenizer();
 const prompts = [tok.encode("hello there"), tok.encode("hi"), tok.encode("a longer prompt, by far")];
@@ -234,5 +234,30 @@ describe("streamGenerate", () => {
       if (++n === 2) break;
     }
     assert.equal(n, 2);
+  });
+});
+
+describe("generate: a vocab_size padded past the tokenizer", () => {
+  it("never picks an id the tokenizer lacks, greedy or sampled, and decodes every token", async () => {
+    // The model's vocab is 64 ids wider than the tokenizer's; those ids get the highest logits.
+    class PaddedLM extends HashLM {
+      override forward(...args: Parameters<HashLM["forward"]>) {
+        const l = super.forward(...args);
+        const V = this.config.vocab_size;
+        const d = l.toArray();
+        for (let i = 0; i < d.length; i++) if (i % V >= V - 64) d[i] = 10;
+        return tensor(d, { shape: [...l.shape] });
+      }
+    }
+    const model = new PaddedLM({ vocab: VOCAB + 64 });
+    const sizedTok = Object.assign(Object.create(tok) as ByteTokenizer, { vocabSize: VOCAB });
+    for (const opts of [{}, { temperature: 1.5, seed: 3 }, { temperature: 1, topK: 5, seed: 4 }]) {
+      const [r] = await generate(model, sizedTok, [prompts[0]!], { maxNewTokens: 20, ...opts });
+      assert.ok(r!.tokenIds.every((id) => id < VOCAB), JSON.stringify(r!.tokenIds));
+      assert.equal(r!.text, tok.decode(r!.tokenIds));
+    }
+    // Without a vocabSize the padded ids win: the mask is what keeps them out.
+    const [unmasked] = await generate(model, tok, [prompts[0]!], { maxNewTokens: 3 });
+    assert.ok(unmasked!.tokenIds.every((id) => id >= VOCAB));
   });
 });

@@ -5,6 +5,7 @@ import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { GraftError } from "../../core/errors.ts";
 import { readSftRecords } from "../../data/prepare.ts";
+import { loadRun, runBaseDir } from "../../export/index.ts";
 import { writeFileAtomic } from "../../formats/index.ts";
 import { type CausalLM, loadCausalLM } from "../../models/index.ts";
 import { loadPeft } from "../../peft/index.ts";
@@ -18,7 +19,8 @@ export const evalCommand: Command = {
   usage: [
     "graft eval --model <dir> [--adapter <dir>] [--base <dir>] --data <val.json|dir> [options]",
     "",
-    "  --model <dir>                the fine-tuned model (or the base an --adapter applies to)",
+    "  --model <dir>                the fine-tuned model, an adapter run (its base: --base, else the one it records),",
+    "                               or the base an --adapter applies to",
     "  --adapter <dir>              a PEFT adapter over --model",
     "  --base <dir>                 a baseline model, evaluated first in the same table",
     "  --data <file|dir>            val.json (or a directory holding it)",
@@ -79,6 +81,11 @@ export const evalCommand: Command = {
     if (values.adapter) {
       const adapterDir = resolve(values.adapter);
       runs.push({ name: `fine-tuned (${path.basename(adapterDir)})`, load: () => loadPeft(loadCausalLM(modelDir, { dtype }), adapterDir), tokDir: fs.existsSync(path.join(adapterDir, "tokenizer.json")) ? adapterDir : modelDir });
+    } else if (fs.existsSync(path.join(modelDir, "adapter_config.json"))) {
+      // --model is an adapter run (graft train --method <peft>): its base is --base, else the one it records.
+      const base = values.base && resolve(values.base);
+      const tokDir = fs.existsSync(path.join(modelDir, "tokenizer.json")) ? modelDir : runBaseDir(modelDir, base);
+      runs.push({ name: `fine-tuned (${path.basename(modelDir)})`, load: () => loadRun(modelDir, { base, dtype }).model, tokDir });
     } else runs.push({ name: `${values.base ? "fine-tuned" : "model"} (${path.basename(modelDir)})`, load: () => loadCausalLM(modelDir, { dtype }), tokDir: modelDir });
     const rows: EvaluateResult[] = [];
     for (const r of runs) {
