@@ -4,34 +4,14 @@
  * what it quantized with --verbose, and bad values or combinations fail with a clear message.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import * as fs from "node:fs";
-import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import { loadForInference } from "../../src/cli/commands/generate.ts";
 import { generate } from "../../src/generation/index.ts";
 import { QuantizedLinear } from "../../src/quant/index.ts";
 import { writeTinyQwen2 } from "../generation/tinyQwen2.ts";
+import { runCli } from "../helpers/runCli.ts";
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
-
-function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", path.join(root, "src", "cli", "main.ts"), ...args], { cwd: root, env: process.env, stdio: "pipe" });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
-    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill("SIGKILL"), 50_000);
-    child.on("error", reject);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end("");
-  });
-}
 
 describe("--quantize (child process)", () => {
   let dir: string;

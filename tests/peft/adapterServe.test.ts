@@ -8,16 +8,14 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { ChatSession, generate } from "../../src/generation/index.ts";
 import { loadCausalLM } from "../../src/models/index.ts";
 import { AdapterSet, applyPeft, loadPeft } from "../../src/peft/index.ts";
 import { startServer } from "../../src/serve/index.ts";
 import { writeTinyQwen2 } from "../generation/tinyQwen2.ts";
 import { logits, maxAbsDiff, medicalBatch, qwenTokenizer, tinyModel, trainSteps } from "./helpers.ts";
+import { runCli } from "../helpers/runCli.ts";
 
-const root = fileURLToPath(new URL("../../", import.meta.url));
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "graft-peft-serve-"));
 process.on("exit", () => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -96,23 +94,6 @@ test("serve: the request's adapter field picks the adapter", async () => {
     await server.close();
   }
 });
-
-function runCli(args: string[], stdin: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", path.join(root, "src", "cli", "main.ts"), ...args], { cwd: root, env: process.env, stdio: "pipe" });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
-    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill("SIGKILL"), 50_000);
-    child.on("error", reject);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(stdin);
-  });
-}
 
 test("graft chat --adapter answers with the adapter", async () => {
   const dir = writeTinyQwen2(path.join(tmp, "chat-base"));
