@@ -14,20 +14,7 @@ import { GenerationRun } from "../src/generation/index.ts";
 import { type CausalLM, createModel, modelEntry, qwen2Config } from "../src/models/index.ts";
 import { Linear, type Module } from "../src/nn/index.ts";
 import { QuantizedLinear, quantizeModel } from "../src/quant/index.ts";
-
-export const QWEN2_05B = {
-  model_type: "qwen2",
-  vocab_size: 151936,
-  hidden_size: 896,
-  intermediate_size: 4864,
-  num_hidden_layers: 24,
-  num_attention_heads: 14,
-  num_key_value_heads: 2,
-  max_position_embeddings: 32768,
-  rope_theta: 1000000,
-  rms_norm_eps: 1e-6,
-  tie_word_embeddings: true,
-};
+import { QWEN25_05B } from "./shapes.ts";
 
 export interface DecodeRow {
   variant: "float32" | "bfloat16" | "q8_0" | "q4_0";
@@ -91,7 +78,7 @@ export function runDecodeBench(opts: { promptTokens?: number; newTokens?: number
   const log = opts.log ?? (() => {});
   const promptLen = opts.promptTokens ?? 128;
   const newTokens = opts.newTokens ?? 128;
-  const prompt = Array.from({ length: promptLen }, (_, i) => (i * 7919 + 13) % QWEN2_05B.vocab_size);
+  const prompt = Array.from({ length: promptLen }, (_, i) => (i * 7919 + 13) % QWEN25_05B.vocab_size);
   // The bandwidth is measured again beside each variant (best of the two probes around it), so a
   // machine whose load changes during the run still gets a bound from the same conditions.
   let bandwidthGBs = measureBandwidth();
@@ -110,11 +97,11 @@ export function runDecodeBench(opts: { promptTokens?: number; newTokens?: number
     log(fmtRow(row));
   };
   const t0 = performance.now();
-  const base = createModel(QWEN2_05B, { seed: 0 }) as CausalLM;
+  const base = createModel(QWEN25_05B, { seed: 0 }) as CausalLM;
   log(`built the 0.5B-shaped model (${(base.numParameters() / 1e6).toFixed(0)} M parameters) in ${((performance.now() - t0) / 1e3).toFixed(1)} s`);
   measure("float32", base);
   for (const type of ["q8_0", "q4_0"] as const) {
-    const q = modelEntry("qwen2").build(qwen2Config(QWEN2_05B), {}) as CausalLM;
+    const q = modelEntry("qwen2").build(qwen2Config(QWEN25_05B), {}) as CausalLM;
     q.loadStateDict(base.stateDict());
     quantizeModel(q, type);
     measure(type, q);

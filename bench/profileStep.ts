@@ -14,7 +14,7 @@ import type { DType } from "../src/core/dtype.ts";
 import { Generator } from "../src/core/rng.ts";
 import { type CausalLM, causalLMLoss, createModel } from "../src/models/index.ts";
 import * as T from "../src/tensor/index.ts";
-import { QWEN25_05B } from "./loraStep.ts";
+import { QWEN25_05B } from "./shapes.ts";
 
 const { values } = parseArgs({
   options: { dtype: { type: "string" }, seq: { type: "string" }, steps: { type: "string" }, layers: { type: "string" }, zeroed: { type: "boolean" } },
