@@ -5,10 +5,9 @@ import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { GraftError } from "../../core/errors.ts";
 import { readSftRecords } from "../../data/prepare.ts";
-import { loadRun, runBaseDir } from "../../export/index.ts";
+import { loadRun } from "../../export/index.ts";
 import { writeFileAtomic } from "../../formats/index.ts";
 import { type CausalLM, loadCausalLM } from "../../models/index.ts";
-import { loadPeft } from "../../peft/index.ts";
 import { Tokenizer } from "../../tokenizers/index.ts";
 import { type EvaluateResult, type Segmentation, evaluateSft, formatMetricTable } from "../../train/index.ts";
 import type { Command } from "../Command.ts";
@@ -76,21 +75,22 @@ export const evalCommand: Command = {
       onGenerated: (d: number, n: number) => process.stderr.write(`\r  generated ${d}/${n}`),
     };
     const modelDir = resolve(values.model);
-    const runs: { name: string; load: () => CausalLM; tokDir: string }[] = [];
-    if (values.base) runs.push({ name: `base (${path.basename(resolve(values.base))})`, load: () => loadCausalLM(resolve(values.base!), { dtype }), tokDir: resolve(values.base) });
-    if (values.adapter) {
-      const adapterDir = resolve(values.adapter);
-      runs.push({ name: `fine-tuned (${path.basename(adapterDir)})`, load: () => loadPeft(loadCausalLM(modelDir, { dtype }), adapterDir), tokDir: fs.existsSync(path.join(adapterDir, "tokenizer.json")) ? adapterDir : modelDir });
-    } else if (fs.existsSync(path.join(modelDir, "adapter_config.json"))) {
-      // --model is an adapter run (graft train --method <peft>): its base is --base, else the one it records.
-      const base = values.base && resolve(values.base);
-      const tokDir = fs.existsSync(path.join(modelDir, "tokenizer.json")) ? modelDir : runBaseDir(modelDir, base);
-      runs.push({ name: `fine-tuned (${path.basename(modelDir)})`, load: () => loadRun(modelDir, { base, dtype }).model, tokDir });
-    } else runs.push({ name: `${values.base ? "fine-tuned" : "model"} (${path.basename(modelDir)})`, load: () => loadCausalLM(modelDir, { dtype }), tokDir: modelDir });
+    type Loaded = { model: CausalLM; tokenizerDir: string };
+    const plain = (dir: string) => (): Loaded => ({ model: loadCausalLM(dir, { dtype }), tokenizerDir: dir });
+    const runs: { name: string; load: () => Loaded }[] = [];
+    if (values.base) runs.push({ name: `base (${path.basename(resolve(values.base))})`, load: plain(resolve(values.base)) });
+    // An adapter over --model, or --model itself an adapter run (graft train --method <peft>), whose base is
+    // --base, else the one it records; loadRun takes the tokenizer from the adapter dir when it has one.
+    const adapterDir = values.adapter ? resolve(values.adapter) : fs.existsSync(path.join(modelDir, "adapter_config.json")) ? modelDir : null;
+    if (adapterDir) {
+      const base = values.adapter ? modelDir : values.base && resolve(values.base);
+      runs.push({ name: `fine-tuned (${path.basename(adapterDir)})`, load: () => loadRun(adapterDir, { base, dtype }) });
+    } else runs.push({ name: `${values.base ? "fine-tuned" : "model"} (${path.basename(modelDir)})`, load: plain(modelDir) });
     const rows: EvaluateResult[] = [];
     for (const r of runs) {
       process.stderr.write(`evaluating ${r.name} on ${records.length} records\n`);
-      rows.push(await evaluateSft(r.name, r.load(), Tokenizer.fromDir(r.tokDir), records, opts));
+      const { model, tokenizerDir } = r.load();
+      rows.push(await evaluateSft(r.name, model, Tokenizer.fromDir(tokenizerDir), records, opts));
       if (opts.generateSamples > 0) process.stderr.write("\n");
     }
     console.log(formatMetricTable(rows));
