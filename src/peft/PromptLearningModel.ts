@@ -56,6 +56,28 @@ export function modelDims(model: CausalLM, method: string): ModelDims {
   return { numLayers, hidden, heads, kvHeads, headDim: c.head_dim ?? hidden / heads };
 }
 
+/**
+ * The fields of PEFT's PromptLearningConfig that every prompt-learning adapter_config.json starts with;
+ * each method adds its own after them (and `revision: null` last, as PEFT writes it).
+ */
+export function promptLearningConfigJson(
+  peftType: string,
+  c: { base_model_name_or_path?: string | null; num_virtual_tokens: number },
+  dims: { tokenDim: number; heads: number; numLayers: number },
+): Record<string, unknown> {
+  return {
+    peft_type: peftType,
+    task_type: "CAUSAL_LM",
+    base_model_name_or_path: c.base_model_name_or_path,
+    inference_mode: true,
+    num_virtual_tokens: c.num_virtual_tokens,
+    token_dim: dims.tokenDim,
+    num_transformer_submodules: 1,
+    num_attention_heads: dims.heads,
+    num_layers: dims.numLayers,
+  };
+}
+
 export function numVirtualTokens(opts: Record<string, unknown>, method: string): number {
   const p = int(opts, "num_virtual_tokens", 20, method);
   const sub = opts["num_transformer_submodules"];

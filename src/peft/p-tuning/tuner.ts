@@ -2,7 +2,7 @@
 import { Generator } from "../../core/rng.ts";
 import type { CausalLM } from "../../models/index.ts";
 import type { Tensor } from "../../tensor/index.ts";
-import { PromptLearningModel, StoredPrompt, modelDims, storedPromptEmbeddings } from "../PromptLearningModel.ts";
+import { PromptLearningModel, StoredPrompt, modelDims, promptLearningConfigJson, storedPromptEmbeddings } from "../PromptLearningModel.ts";
 import { knownOnly } from "../targets.ts";
 import { P_TUNING_KEYS, type PTuningConfig, pTuningConfig } from "./config.ts";
 import { PTuningEncoder } from "./layer.ts";
@@ -10,15 +10,7 @@ import { PTuningEncoder } from "./layer.ts";
 function configJson(model: CausalLM, c: PTuningConfig): Record<string, unknown> {
   const d = modelDims(model, "p-tuning");
   return {
-    peft_type: "P_TUNING",
-    task_type: "CAUSAL_LM",
-    base_model_name_or_path: c.base_model_name_or_path,
-    inference_mode: true,
-    num_virtual_tokens: c.num_virtual_tokens,
-    token_dim: d.hidden,
-    num_transformer_submodules: 1,
-    num_attention_heads: d.heads,
-    num_layers: d.numLayers,
+    ...promptLearningConfigJson("P_TUNING", c, { tokenDim: d.hidden, heads: d.heads, numLayers: d.numLayers }),
     encoder_reparameterization_type: c.encoder_reparameterization_type,
     encoder_hidden_size: c.encoder_hidden_size ?? d.hidden,
     encoder_num_layers: c.encoder_num_layers,

@@ -2,7 +2,7 @@
 import { Generator } from "../../core/rng.ts";
 import type { CausalLM } from "../../models/index.ts";
 import type { Tensor } from "../../tensor/index.ts";
-import { type ModelDims, PromptLearningModel, StoredPrompt, modelDims, storedPromptEmbeddings } from "../PromptLearningModel.ts";
+import { type ModelDims, PromptLearningModel, StoredPrompt, modelDims, promptLearningConfigJson, storedPromptEmbeddings } from "../PromptLearningModel.ts";
 import { knownOnly } from "../targets.ts";
 import { PREFIX_TUNING_KEYS, type PrefixTuningConfig, prefixTuningConfig } from "./config.ts";
 import { PrefixEncoder } from "./layer.ts";
@@ -16,15 +16,7 @@ function configJson(model: CausalLM, c: PrefixTuningConfig): Record<string, unkn
   const d = modelDims(model, "prefix-tuning");
   const { tokenDim, heads } = prefixDims(d);
   return {
-    peft_type: "PREFIX_TUNING",
-    task_type: "CAUSAL_LM",
-    base_model_name_or_path: c.base_model_name_or_path,
-    inference_mode: true,
-    num_virtual_tokens: c.num_virtual_tokens,
-    token_dim: tokenDim,
-    num_transformer_submodules: 1,
-    num_attention_heads: heads,
-    num_layers: d.numLayers,
+    ...promptLearningConfigJson("PREFIX_TUNING", c, { tokenDim, heads, numLayers: d.numLayers }),
     encoder_hidden_size: c.encoder_hidden_size ?? tokenDim,
     prefix_projection: c.prefix_projection,
     revision: null,

@@ -3,7 +3,7 @@ import { Generator } from "../../core/rng.ts";
 import type { CausalLM } from "../../models/index.ts";
 import * as T from "../../tensor/index.ts";
 import type { Tensor } from "../../tensor/index.ts";
-import { PromptLearningModel, StoredPrompt, inputEmbedding, modelDims, storedPromptEmbeddings } from "../PromptLearningModel.ts";
+import { PromptLearningModel, StoredPrompt, inputEmbedding, modelDims, promptLearningConfigJson, storedPromptEmbeddings } from "../PromptLearningModel.ts";
 import { knownOnly } from "../targets.ts";
 import { PROMPT_TUNING_KEYS, type PromptTuningConfig, promptTuningConfig } from "./config.ts";
 import { PromptEmbedding, textInitIds } from "./layer.ts";
@@ -11,15 +11,7 @@ import { PromptEmbedding, textInitIds } from "./layer.ts";
 function configJson(model: CausalLM, c: PromptTuningConfig): Record<string, unknown> {
   const d = modelDims(model, "prompt-tuning");
   return {
-    peft_type: "PROMPT_TUNING",
-    task_type: "CAUSAL_LM",
-    base_model_name_or_path: c.base_model_name_or_path,
-    inference_mode: true,
-    num_virtual_tokens: c.num_virtual_tokens,
-    token_dim: d.hidden,
-    num_transformer_submodules: 1,
-    num_attention_heads: d.heads,
-    num_layers: d.numLayers,
+    ...promptLearningConfigJson("PROMPT_TUNING", c, { tokenDim: d.hidden, heads: d.heads, numLayers: d.numLayers }),
     prompt_tuning_init: c.prompt_tuning_init,
     prompt_tuning_init_text: c.prompt_tuning_init_text,
     tokenizer_name_or_path: c.tokenizer_name_or_path,
