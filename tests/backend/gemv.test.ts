@@ -6,21 +6,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { GemmArgs } from "../../src/backend/Backend.ts";
-import { loadAddon } from "../../src/backend/native/addon.ts";
-import { NativeBackend } from "../../src/backend/native/NativeBackend.ts";
 import { tryNativeGemv } from "../../src/backend/native/quant.ts";
-import { ReferenceBackend } from "../../src/backend/reference/ReferenceBackend.ts";
 import type { DType, Storage } from "../../src/core/dtype.ts";
 import { Generator } from "../../src/core/rng.ts";
 import { assertClose, randStorage } from "../helpers/backends.ts";
+import { addon, kernelSets, native, needsKernels, ref } from "../helpers/quantKernels.ts";
 
-const addon = loadAddon();
-const native = new NativeBackend(addon);
-const ref = new ReferenceBackend();
-/** Kernel sets of native/quant_*.cpp; an add-on built before them has none (those tests skip). */
-const hasQuantKernels = typeof addon["quantInfo"] === "function";
-const kernelSets = hasQuantKernels ? (addon["quantInfo"]!() as { available: string[] }).available : [];
-const needsKernels = { skip: hasQuantKernels ? false : "the add-on lacks native/quant_*.cpp (npm run build:native)" };
 
 function args(m: number, n: number, k: number, extra: Partial<GemmArgs> = {}): GemmArgs {
   return {

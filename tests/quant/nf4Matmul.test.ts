@@ -5,23 +5,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import "../../src/backend/index.ts";
-import { loadAddon } from "../../src/backend/native/addon.ts";
-import { NativeBackend } from "../../src/backend/native/NativeBackend.ts";
-import { ReferenceBackend } from "../../src/backend/reference/ReferenceBackend.ts";
 import { type DType, bf16ToF32 } from "../../src/core/dtype.ts";
 import { Generator } from "../../src/core/rng.ts";
 import { dequantizeNF4, dequantizeNF4Tensor, nf4Absmax, nf4Matmul, quantizeNF4 } from "../../src/quant/index.ts";
 import * as T from "../../src/tensor/index.ts";
 import { noGrad } from "../../src/tensor/index.ts";
 import { assertClose, fromValues } from "../helpers/backends.ts";
+import { addon, kernelSets, native, needsKernels, ref } from "../helpers/quantKernels.ts";
 
-const addon = loadAddon();
-const native = new NativeBackend(addon);
-const ref = new ReferenceBackend();
-/** Kernel sets of native/quant_*.cpp; an add-on built before them has none (those tests skip). */
-const hasQuantKernels = typeof addon["quantInfo"] === "function";
-const kernelSets = hasQuantKernels ? (addon["quantInfo"]!() as { available: string[] }).available : [];
-const needsKernels = { skip: hasQuantKernels ? false : "the add-on lacks native/quant_*.cpp (npm run build:native)" };
 
 function randn(n: number, seed: number, scale = 1): Float32Array {
   const g = new Generator(seed);

@@ -8,9 +8,6 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import "../../src/backend/index.ts";
 import type { QuantType } from "../../src/backend/Backend.ts";
-import { loadAddon } from "../../src/backend/native/addon.ts";
-import { NativeBackend } from "../../src/backend/native/NativeBackend.ts";
-import { ReferenceBackend } from "../../src/backend/reference/ReferenceBackend.ts";
 import { f16ToNumber } from "../../src/backend/reference/qmatmul.ts";
 import { type DType, bf16ToF32 } from "../../src/core/dtype.ts";
 import { Generator } from "../../src/core/rng.ts";
@@ -18,14 +15,8 @@ import { dequantizeWeight, fromGgmlBlocks, quantizeWeight, toGgmlBlocks } from "
 import { quantizeQ4_0, quantizeQ8_0 } from "../../src/formats/ggmlQuant.ts";
 import { Tensor } from "../../src/tensor/index.ts";
 import { assertClose, fromValues } from "../helpers/backends.ts";
+import { addon, kernelSets, native, needsKernels, ref } from "../helpers/quantKernels.ts";
 
-const addon = loadAddon();
-const native = new NativeBackend(addon);
-const ref = new ReferenceBackend();
-/** Kernel sets of native/quant_*.cpp; an add-on built before them has none (those tests skip). */
-const hasQuantKernels = typeof addon["quantInfo"] === "function";
-const kernelSets = hasQuantKernels ? (addon["quantInfo"]!() as { available: string[] }).available : [];
-const needsKernels = { skip: hasQuantKernels ? false : "the add-on lacks native/quant_*.cpp (npm run build:native)" };
 const TYPES: QuantType[] = ["q8_0", "q4_0"];
 const SHAPES: [number, number, number][] = [
   [1, 1, 32],
