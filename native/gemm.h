@@ -57,6 +57,15 @@ struct KernelSet {
   PackFn packB;         // packs B: index = column of C, depth = k
   MicroFn micro;
   void (*done)();       // optional: called on every thread that ran micro, once its share is done
+  // Optional (AMX): the microkernel with A read in place, rows `ldaBytes` apart, instead of a packed
+  // panel (blocks of 32 depth values; alpha = 1, beta 0 or 1), and the transposing store of a float32
+  // block S [rows, cols] into C: C[j * ldc + i] = alpha * S[i * lds + j] + beta * C[j * ldc + i]
+  // (beta = 0 never reads C; `cd` is C's dtype). Together they run C = A B^T with few rows of A as
+  // C^T = B A^T, the large B read in place (see gemm.cpp, computeTransposed).
+  void (*microDirect)(int64_t blocks, const void* a, int64_t ldaBytes, const void* b, float* c, int64_t ldc, bool accumulate);
+  void (*storeT)(const float* s, int64_t lds, int64_t rows, int64_t cols, void* c, int64_t ldc, DType cd, float alpha, float beta);
+  // Optional: storeT without the transpose, C[i * ldc + j] from S[i * lds + j] (the bf16 rounding of C).
+  void (*storeRows)(const float* s, int64_t lds, int64_t rows, int64_t cols, void* c, int64_t ldc, DType cd, float alpha, float beta);
 };
 
 // Kernel sets per ISA; a == DType::BF16 means the operands are bfloat16 bits (uint16_t).

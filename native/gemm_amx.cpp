@@ -46,6 +46,8 @@ bool amxUsable() {
 #pragma GCC push_options
 #pragma GCC target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,fma,avx2")
 
+#include "transpose_avx512.h"
+
 namespace graft {
 namespace gemm {
 namespace {
@@ -83,50 +85,64 @@ void amxDone() {
   tlConfigured = false;
 }
 
-// C[0:32, 0:32] = alpha * A * B + beta * C over `blocks` 32-deep blocks. With alpha = 1 the tiles
-// accumulate straight into C (loaded first when beta = 1); otherwise they go through scratch.
-void microAmx(int64_t blocks, const void* ap, const void* bp, float* c, int64_t ldc, float alpha, float beta) {
-  ensureConfigured();
-  const char* a = static_cast<const char*>(ap);
-  const char* b = static_cast<const char*>(bp);
-  const int64_t ldcBytes = ldc * 4;
-  const bool direct = alpha == 1.0f && (beta == 0.0f || beta == 1.0f);
-  if (direct && beta == 1.0f) {
-    _tile_loadd(0, c, ldcBytes);
-    _tile_loadd(1, c + 16, ldcBytes);
-    _tile_loadd(2, c + 16 * ldc, ldcBytes);
-    _tile_loadd(3, c + 16 * ldc + 16, ldcBytes);
-  } else {
-    _tile_zero(0);
-    _tile_zero(1);
-    _tile_zero(2);
-    _tile_zero(3);
-  }
+// tmm0-3 += A * B over `blocks` 32-deep blocks: rows 0-15 of A at a0, rows 16-31 at a1, `aStride`
+// bytes between rows and `aStep` bytes from one block to the next; B blocks of 2 KiB at b.
+__attribute__((always_inline)) inline void amxBlocks(int64_t blocks, const char* a0, const char* a1, int64_t aStride,
+                                                     int64_t aStep, const char* b) {
   for (int64_t q = 0; q < blocks; q++) {
-    // A block: [32 rows][32 depth] (2 KiB); B block: [16 pairs][32 columns][2] (2 KiB).
-    _tile_loadd(4, a, 64);
+    // B block: [16 pairs][32 columns][2] (2 KiB).
+    _tile_loadd(4, a0, aStride);
     _tile_loadd(6, b, 128);
     _tile_loadd(7, b + 64, 128);
     _tile_dpbf16ps(0, 4, 6);
     _tile_dpbf16ps(1, 4, 7);
-    _tile_loadd(5, a + 1024, 64);
+    _tile_loadd(5, a1, aStride);
     _tile_dpbf16ps(2, 5, 6);
     _tile_dpbf16ps(3, 5, 7);
-    a += 2048;
+    a0 += aStep;
+    a1 += aStep;
     b += 2048;
   }
+}
+
+__attribute__((always_inline)) inline void amxLoadC(const float* c, int64_t ldcBytes) {
+  _tile_loadd(0, c, ldcBytes);
+  _tile_loadd(1, c + 16, ldcBytes);
+  _tile_loadd(2, reinterpret_cast<const char*>(c) + 16 * ldcBytes, ldcBytes);
+  _tile_loadd(3, reinterpret_cast<const char*>(c + 16) + 16 * ldcBytes, ldcBytes);
+}
+
+__attribute__((always_inline)) inline void amxZeroC() {
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+}
+
+__attribute__((always_inline)) inline void amxStoreC(float* c, int64_t ldcBytes) {
+  _tile_stored(0, c, ldcBytes);
+  _tile_stored(1, c + 16, ldcBytes);
+  _tile_stored(2, reinterpret_cast<char*>(c) + 16 * ldcBytes, ldcBytes);
+  _tile_stored(3, reinterpret_cast<char*>(c + 16) + 16 * ldcBytes, ldcBytes);
+}
+
+// C[0:32, 0:32] = alpha * A * B + beta * C over `blocks` 32-deep blocks of packed panels (A block:
+// [32 rows][32 depth], 2 KiB). With alpha = 1 the tiles accumulate straight into C (loaded first when
+// beta = 1); otherwise they go through scratch.
+void microAmx(int64_t blocks, const void* ap, const void* bp, float* c, int64_t ldc, float alpha, float beta) {
+  ensureConfigured();
+  const char* a = static_cast<const char*>(ap);
+  const int64_t ldcBytes = ldc * 4;
+  const bool direct = alpha == 1.0f && (beta == 0.0f || beta == 1.0f);
+  if (direct && beta == 1.0f) amxLoadC(c, ldcBytes);
+  else amxZeroC();
+  amxBlocks(blocks, a, a + 1024, 64, 2048, static_cast<const char*>(bp));
   if (direct) {
-    _tile_stored(0, c, ldcBytes);
-    _tile_stored(1, c + 16, ldcBytes);
-    _tile_stored(2, c + 16 * ldc, ldcBytes);
-    _tile_stored(3, c + 16 * ldc + 16, ldcBytes);
+    amxStoreC(c, ldcBytes);
     return;
   }
   alignas(64) float s[32 * 32];
-  _tile_stored(0, s, 128);
-  _tile_stored(1, s + 16, 128);
-  _tile_stored(2, s + 16 * 32, 128);
-  _tile_stored(3, s + 16 * 32 + 16, 128);
+  amxStoreC(s, 128);
   const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
   for (int i = 0; i < 32; i++) {
     float* row = c + i * ldc;
@@ -137,12 +153,81 @@ void microAmx(int64_t blocks, const void* ap, const void* bp, float* c, int64_t 
   }
 }
 
+// microAmx with the 32 rows of A read in place, ldaBytes apart (KernelSet::microDirect).
+void microAmxDirect(int64_t blocks, const void* ap, int64_t ldaBytes, const void* bp, float* c, int64_t ldc, bool accumulate) {
+  ensureConfigured();
+  const char* a = static_cast<const char*>(ap);
+  const int64_t ldcBytes = ldc * 4;
+  if (accumulate) amxLoadC(c, ldcBytes);
+  else amxZeroC();
+  amxBlocks(blocks, a, a + 16 * ldaBytes, ldaBytes, 64, static_cast<const char*>(bp));
+  amxStoreC(c, ldcBytes);
+}
+
+inline __mmask16 mask16(int64_t n) { return static_cast<__mmask16>((1u << n) - 1u); }  // n in [0, 16]
+
+// float32 -> bfloat16 bits, round to nearest even, NaN kept quiet (as f32ToBf16 in gemm.cpp).
+inline __m256i toBf16(__m512 v) {
+  const __m512i u = _mm512_castps_si512(v);
+  const __m512i hi = _mm512_srli_epi32(u, 16);
+  const __m512i bias = _mm512_add_epi32(_mm512_set1_epi32(0x7fff), _mm512_and_si512(hi, _mm512_set1_epi32(1)));
+  __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, bias), 16);
+  r = _mm512_mask_mov_epi32(r, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), _mm512_or_si512(hi, _mm512_set1_epi32(0x40)));
+  return _mm512_cvtepi32_epi16(r);
+}
+
+// C[i, j] (or, transposed, C[j, i]) = alpha * S[i, j] + beta * C, for 16 values of C's row from v.
+__attribute__((always_inline)) inline void mergeRow(__m512 v, void* cv, int64_t offset, __mmask16 m, DType cd, __m512 va, __m512 vb,
+                                                    float beta) {
+  v = _mm512_mul_ps(va, v);
+  if (cd == DType::F32) {
+    float* dst = static_cast<float*>(cv) + offset;
+    if (beta != 0.0f) v = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m, dst), v);
+    _mm512_mask_storeu_ps(dst, m, v);
+  } else {
+    uint16_t* dst = static_cast<uint16_t*>(cv) + offset;
+    if (beta != 0.0f) {
+      const __m512i old = _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, dst)), 16);
+      v = _mm512_fmadd_ps(vb, _mm512_castsi512_ps(old), v);
+    }
+    _mm256_mask_storeu_epi16(dst, m, toBf16(v));
+  }
+}
+
+// KernelSet::storeT: 16 x 16 blocks of S transposed in registers, scaled, merged and stored as rows of C.
+void storeTransposed(const float* s, int64_t lds, int64_t rows, int64_t cols, void* c, int64_t ldc, DType cd, float alpha,
+                     float beta) {
+  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+  for (int64_t i0 = 0; i0 < rows; i0 += 16) {
+    const int64_t ni = rows - i0 < 16 ? rows - i0 : 16;
+    for (int64_t j0 = 0; j0 < cols; j0 += 16) {
+      const int64_t nj = cols - j0 < 16 ? cols - j0 : 16;
+      __m512 r[16];
+      for (int q = 0; q < 16; q++)
+        r[q] = q < ni ? _mm512_maskz_loadu_ps(mask16(nj), s + (i0 + q) * lds + j0) : _mm512_setzero_ps();
+      transpose16(r);  // r[q] lane i = S[i0 + i][j0 + q], i.e. C row j0 + q, columns i0 + i
+      for (int q = 0; q < nj; q++) mergeRow(r[q], c, (j0 + q) * ldc + i0, mask16(ni), cd, va, vb, beta);
+    }
+  }
+}
+
+// KernelSet::storeRows: the same without the transpose (C[i, j] from S[i, j]).
+void storeRows(const float* s, int64_t lds, int64_t rows, int64_t cols, void* c, int64_t ldc, DType cd, float alpha, float beta) {
+  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+  for (int64_t i = 0; i < rows; i++)
+    for (int64_t j0 = 0; j0 < cols; j0 += 16) {
+      const __mmask16 m = mask16(cols - j0 < 16 ? cols - j0 : 16);
+      mergeRow(_mm512_maskz_loadu_ps(m, s + i * lds + j0), c, i * ldc + j0, m, cd, va, vb, beta);
+    }
+}
+
 // 32x32 tile, depth blocks of 32. KC = 2048 bf16 values: every 32-deep block is four tdpbf16ps
 // (65536 flops) on 4 KiB of tile loads, so the kernel is bound by L2 bandwidth, packing and the C
 // tile's per-call load / store, not by the tile unit (~3.6 TFLOP/s per core in peakChunkAmx); a
 // larger KC amortises C better. The 256 x 2048 A block (1 MiB) and a 32 x 2048 B micro-panel (128 KiB) stay in
 // the 2 MiB L2. Single-thread runs of the three benchmark shapes measured 5-20% faster than KC = 1024.
-const KernelSet kAmx = {"amx-bf16 32x32", 32, 32, 32, 2, 256, 2048, 4096, packAmxBf16A, packAmxBf16B, microAmx, amxDone};
+const KernelSet kAmx = {"amx-bf16 32x32", 32, 32, 32, 2, 256, 2048, 4096, packAmxBf16A, packAmxBf16B, microAmx, amxDone,
+                        microAmxDirect, storeTransposed, storeRows};
 
 }  // namespace
 
