@@ -120,8 +120,16 @@ struct Operands {
 // C[0:mc, 0:nc] (+)= alpha * packed A block * packed B block over `ksteps` k-steps: the jr / ir loops
 // around the microkernel. The B micro-panel (jr) is reused across the A block's micro-panels, which
 // stream from L2.
+// A block's rows [0, direct.rows) read in place by KernelSet::microDirect (rows of A `ldaBytes` apart),
+// the rest from packed panels (direct.rows = 0: all packed).
+struct DirectA {
+  const char* a = nullptr;
+  int64_t ldaBytes = 0;
+  int64_t rows = 0;
+};
+
 void macroKernel(const KernelSet& ks, const char* packA, const char* packB, int64_t ksteps, int64_t mc, int64_t nc,
-                 float* c, int64_t ldc, float alpha, float beta) {
+                 float* c, int64_t ldc, float alpha, float beta, const DirectA& direct = DirectA()) {
   const int mr = ks.mr, nr = ks.nr;
   const int64_t panelA = ksteps * ks.kpack * mr * ks.packedBytes;  // bytes per micro-panel
   const int64_t panelB = ksteps * ks.kpack * nr * ks.packedBytes;
@@ -135,13 +143,17 @@ void macroKernel(const KernelSet& ks, const char* packA, const char* packB, int6
     const bool hasNext = jr + nr < nc;
     for (int64_t ir = 0; ir < mc; ir += mr) {
       const int64_t mrr = std::min<int64_t>(mr, mc - ir);
-      const char* ap = packA + (ir / mr) * panelA;
+      const char* ap = ir < direct.rows ? nullptr : packA + ((ir - direct.rows) / mr) * panelA;
       if (hasNext) {
         const char* next = bp + panelB + (ir / mr) * sliceB;
         const char* end = std::min(bp + 2 * panelB, next + sliceB);
         for (; next < end; next += 64) __builtin_prefetch(next, 0, 2);
       }
       float* ct = c + ir * ldc + jr;
+      if (ir < direct.rows && nrr == nr) {
+        ks.microDirect(ksteps, direct.a + ir * direct.ldaBytes, direct.ldaBytes, bp, ct, ldc, beta != 0.0f);
+        continue;
+      }
       if (mrr == mr && nrr == nr) {
         ks.micro(ksteps, ap, bp, ct, ldc, alpha, beta);
         continue;
@@ -149,7 +161,8 @@ void macroKernel(const KernelSet& ks, const char* packA, const char* packB, int6
       // Edge tile: the panels are zero-padded, so compute the full tile into scratch and merge
       // only the valid part.
       alignas(64) float tile[32 * 64];
-      ks.micro(ksteps, ap, bp, tile, nr, alpha, 0.0f);
+      if (ap) ks.micro(ksteps, ap, bp, tile, nr, alpha, 0.0f);
+      else ks.microDirect(ksteps, direct.a + ir * direct.ldaBytes, direct.ldaBytes, bp, tile, nr, false);
       for (int64_t i = 0; i < mrr; i++) {
         float* crow = ct + i * ldc;
         const float* trow = tile + i * nr;
@@ -181,6 +194,22 @@ void storeBf16Rows(const KernelSet& ks, const Problem& p, int64_t bi, int64_t jc
   }
   for (int64_t i = 0; i < r1 - r0; i++)
     for (int64_t j = 0; j < nc; j++) cb[i * p.ldc + j] = f32ToBf16(f[i * ldf + j]);
+}
+
+// Packs rows [ic, ic + mc) of A at depth [pc, pc + kc) for macroKernel, or, where the kernel set reads
+// A in place (AMX: A not transposed, whole 32-deep blocks, alpha = 1 and beta 0 or 1), only the rows
+// past the last whole panel. Reading A in place saves a copy of A per column block, which for a wide A
+// (e.g. the logits gradient [T, 151936] times the embedding) is as large as the product's operands.
+DirectA packAOrDirect(const KernelSet& ks, const Problem& p, const Operands& op, int64_t ic, int64_t pc, int64_t mc, int64_t kc,
+                      char* packA) {
+  DirectA d;
+  if (ks.microDirect && op.aSp == 1 && kc % ks.kpack == 0 && p.alpha == 1.0f && (p.beta == 0.0f || p.beta == 1.0f)) {
+    d.a = op.aAt(ic, pc);
+    d.ldaBytes = op.aSi * op.bytes;
+    d.rows = mc / ks.mr * ks.mr;
+  }
+  if (d.rows < mc) ks.packA(op.aAt(ic + d.rows, pc), op.aSi, op.aSp, mc - d.rows, kc, ks.mr, packA);
+  return d;
 }
 
 // One thread computes rows [i0, i1) and columns [j0, j1) of C on its own, packing everything it needs.
@@ -216,8 +245,8 @@ void computeBlock(const KernelSet& ks, const Problem& p, int64_t bi, int64_t i0,
         ks.packB(op.bAt(jc, pc), op.bSi, op.bSp, nc, kc, ks.nr, packB);
         for (int64_t ic = i0; ic < i1; ic += ks.mc) {
           const int64_t mc = std::min<int64_t>(ks.mc, i1 - ic);
-          ks.packA(op.aAt(ic, pc), op.aSi, op.aSp, mc, kc, ks.mr, packA);
-          macroKernel(ks, packA, packB, ksteps, mc, nc, cf + (ic - i0) * ldcf, ldcf, p.alpha, pc == 0 ? p.beta : 1.0f);
+          const DirectA d = packAOrDirect(ks, p, op, ic, pc, mc, kc, packA);
+          macroKernel(ks, packA, packB, ksteps, mc, nc, cf + (ic - i0) * ldcf, ldcf, p.alpha, pc == 0 ? p.beta : 1.0f, d);
         }
       }
     }
@@ -301,8 +330,8 @@ void computeShared(const KernelSet& ks, const Problem& p, int64_t bi, Shared& sh
       if (t == 0) sh.next[parity ^ 1].store(0, std::memory_order_relaxed);
       for (int64_t c; (c = sh.next[parity].fetch_add(1, std::memory_order_relaxed)) < sh.chunks;) {
         const int64_t ic = sh.chunkBegin(c) * ks.mr, mc = std::min(p.m, sh.chunkBegin(c + 1) * ks.mr) - ic;
-        ks.packA(op.aAt(ic, pc), op.aSi, op.aSp, mc, kc, ks.mr, packA);
-        macroKernel(ks, packA, sh.packB, ksteps, mc, nc, cf + ic * ldcf, ldcf, p.alpha, pc == 0 ? p.beta : 1.0f);
+        const DirectA d = packAOrDirect(ks, p, op, ic, pc, mc, kc, packA);
+        macroKernel(ks, packA, sh.packB, ksteps, mc, nc, cf + ic * ldcf, ldcf, p.alpha, pc == 0 ? p.beta : 1.0f, d);
       }
       parity ^= 1;
       sh.barrier.wait();  // everyone is done with this B block (and with the C scratch)
@@ -346,8 +375,10 @@ void computeTransposed(const KernelSet& ks, const Problem& p) {
   const int64_t mPad = ceilDiv(p.m, ks.nr) * ks.nr;
   const int64_t kc = evenBlock(p.k, kTransposedKc, 32);
   const int64_t slices = ceilDiv(p.k, kc);
-  const int64_t panelBytes = kc * ks.nr * 2;  // one packed X panel of one K slice (kc is a multiple of 32)
-  const int64_t sliceBytes = panelBytes * (mPad / ks.nr);
+  // Slice sl covers depth [sl * kc, sl * kc + sliceK(sl)), a multiple of 32 (as k is); X's panels of
+  // one slice lie together, sliceBytes apart from the next slice's.
+  const auto sliceK = [&](int64_t sl) { return std::min(kc, p.k - sl * kc); };
+  const int64_t sliceBytes = kc * ks.nr * 2 * (mPad / ks.nr);
   const int nt = numThreads();
   // Rows of W per work item: the C^T block within kTransposedBlockBytes, and at least 4 items per thread.
   int64_t rows = std::max<int64_t>(32, kTransposedBlockBytes / (mPad * 4) / 32 * 32);
@@ -365,8 +396,8 @@ void computeTransposed(const KernelSet& ks, const Problem& p) {
       const int64_t panels = mPad / ks.nr;
       for (int64_t j = panels * t / n; j < panels * (t + 1) / n; j++)
         for (int64_t sl = 0; sl < slices; sl++)
-          ks.packB(x + j * ks.nr * p.lda + sl * kc, p.lda, 1, std::min<int64_t>(ks.nr, p.m - j * ks.nr), kc, ks.nr,
-                   packX + sl * sliceBytes + j * panelBytes);
+          ks.packB(x + j * ks.nr * p.lda + sl * kc, p.lda, 1, std::min<int64_t>(ks.nr, p.m - j * ks.nr), sliceK(sl), ks.nr,
+                   packX + sl * sliceBytes + sliceK(sl) * ks.nr * 2 * j);
       if (n > 1) barrier.wait();
       float* block = static_cast<float*>(tlBuffers.c.get(size_t(rows * mPad) * sizeof(float)));
       char* edge = static_cast<char*>(tlBuffers.a.get(size_t(32 * kc * 2)));
@@ -376,6 +407,7 @@ void computeTransposed(const KernelSet& ks, const Problem& p) {
         const int64_t r0 = item * rows, r1 = std::min(p.n, r0 + rows);
         for (int64_t sl = 0; sl < slices; sl++) {
           const char* xs = packX + sl * sliceBytes;
+          const int64_t depth = sliceK(sl), blocks = depth / 32, panelBytes = depth * ks.nr * 2;
           for (int64_t ir = r0; ir < r1; ir += 32) {
             float* cRow = block + (ir - r0) * mPad;
             if (r1 - ir >= 32) {
@@ -384,18 +416,18 @@ void computeTransposed(const KernelSet& ks, const Problem& p) {
               // the next 32 rows' slice is pulled into L2 during this panel's calls, a share per call
               // (kc / 32 lines per row). For a cache-resident W the hardware does better alone.
               const bool prefetch = streamW && ir + 64 <= p.n;
-              const int64_t lines = kc;  // 32 rows x kc / 32 lines
+              const int64_t lines = depth;  // 32 rows x depth / 32 lines
               for (int64_t j = 0; j < panels; j++) {
                 if (prefetch)
                   for (int64_t l = lines * j / panels; l < lines * (j + 1) / panels; l++)
-                    __builtin_prefetch(a + (32 + l / (kc / 32)) * ldaBytes + (l % (kc / 32)) * 64, 0, 2);
-                ks.microDirect(kc / 32, a, ldaBytes, xs + j * panelBytes, cRow + j * ks.nr, mPad, sl > 0);
+                    __builtin_prefetch(a + (32 + l / blocks) * ldaBytes + (l % blocks) * 64, 0, 2);
+                ks.microDirect(blocks, a, ldaBytes, xs + j * panelBytes, cRow + j * ks.nr, mPad, sl > 0);
               }
             } else {
               // The last rows of W: a zero-padded packed panel (reading 32 rows in place would run past W).
-              ks.packA(w + (ir * p.ldb + sl * kc) * 2, p.ldb, 1, r1 - ir, kc, 32, edge);
+              ks.packA(w + (ir * p.ldb + sl * kc) * 2, p.ldb, 1, r1 - ir, depth, 32, edge);
               for (int64_t j = 0; j < panels; j++)
-                ks.micro(kc / 32, edge, xs + j * panelBytes, cRow + j * ks.nr, mPad, 1.0f, sl > 0 ? 1.0f : 0.0f);
+                ks.micro(blocks, edge, xs + j * panelBytes, cRow + j * ks.nr, mPad, 1.0f, sl > 0 ? 1.0f : 0.0f);
             }
           }
         }
