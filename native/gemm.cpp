@@ -438,6 +438,35 @@ void computeTransposed(const KernelSet& ks, const Problem& p) {
   }
 }
 
+// ---- A read in place: column blocks per thread ---------------------------------------------------
+//
+// Where the tiles read A in place (packAOrDirect) for every K block, nothing is packed twice when each
+// thread takes whole column blocks of C (packing their B panels itself) from a counter: no barriers,
+// and narrow blocks (256 columns) keep the float32 block of C a thread accumulates over K in L2 while
+// a 512-deep B block (256 KiB) and the A rows pass. Single-thread runs of the 0.5B shapes with M = 256
+// and 512: 20-30% faster than 2432-column blocks shared by rows.
+constexpr int64_t kDirectNc = 256;
+constexpr int64_t kDirectKc = 512;
+
+bool directApplies(const KernelSet& ks, const Problem& p) {
+  return ks.microDirect && p.ab == DType::BF16 && !p.transA && p.k > 0 && p.k % ks.kpack == 0 && p.alpha == 1.0f &&
+         (p.beta == 0.0f || p.beta == 1.0f);
+}
+
+void computeColumns(KernelSet ks, const Problem& p) {
+  ks.nc = kDirectNc;
+  ks.kc = evenBlock(p.k, kDirectKc, ks.kpack);
+  const int64_t blocks = ceilDiv(p.n, ks.nc), items = p.batch * blocks;
+  std::atomic<int64_t> next{0};
+  parallelRun([&](int, int) {
+    DoneGuard done{ks};
+    for (int64_t item; (item = next.fetch_add(1, std::memory_order_relaxed)) < items;) {
+      const int64_t bi = item / blocks, j0 = (item % blocks) * ks.nc;
+      computeBlock(ks, p, bi, 0, p.m, j0, std::min(p.n, j0 + ks.nc));
+    }
+  });
+}
+
 }  // namespace
 
 const KernelSet& kernelsFor(Level level, DType ab) { return *pickKernelsImpl(level, ab); }
@@ -472,6 +501,10 @@ void run(const Problem& p, Level level) {
 
   if (transposedApplies(ks, p)) {
     computeTransposed(ks, p);
+    return;
+  }
+  if (directApplies(ks, p)) {
+    computeColumns(ks, p);
     return;
   }
   // Below ~2 MFLOP the pool's wake-up costs more than it saves.

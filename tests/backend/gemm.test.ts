@@ -267,13 +267,15 @@ test("AMX bf16 kernel: tile and depth-block edges, every transpose, K blocks acc
     check({ dtype: "bfloat16", cDtype: "bfloat16", m: 130, n: 45, k: 1100, transA, transB, beta: 1, seed: 4 });
   }
   check({ dtype: "bfloat16", m: 70, n: 50, k: 1030, beta: 1, alpha: 1, cInit: "random" }); // C += A B in place
-  // A read in place by the tiles (not transposed, whole 32-deep K blocks, alpha = 1, beta 0 or 1): three
-  // whole 32-row panels and a 4-row packed tail, an edge column tile, two K blocks of 1056, a padded lda,
-  // both B layouts, float32 and bf16 C.
+  // A read in place by the tiles (not transposed, k a multiple of 32, alpha = 1, beta 0 or 1): three
+  // whole 32-row panels and a 4-row packed tail, an edge column tile, K blocks, a padded lda, both B
+  // layouts, float32 and bf16 C.
   for (const transB of [false, true]) {
     check({ dtype: "bfloat16", m: 100, n: 70, k: 2112, transB, padA: 32, beta: 1, seed: 5 });
     check({ dtype: "bfloat16", cDtype: "bfloat16", m: 100, n: 70, k: 2112, transB, padA: 3, seed: 6 });
     check({ dtype: "bfloat16", batch: 2, m: 520, n: 40, k: 64, transB, padC: 1, seed: 7 });
+    // Several 256-column blocks (the last one partial) taken by the threads, K blocks of 512 accumulating.
+    check({ dtype: "bfloat16", cDtype: "bfloat16", batch: 2, m: 40, n: 600, k: 1056, transB, beta: 1, seed: 8 });
   }
   check({ dtype: "bfloat16", batch: 3, m: 40, n: 33, k: 70, broadcastB: true, transB: true, beta: 0, cInit: "nan" });
 });
