@@ -499,17 +499,18 @@ void run(const Problem& p, Level level) {
   ks.kc = evenBlock(p.k, ks.kc, ks.kpack);
   ks.nc = evenBlock(p.n, ks.nc, ks.nr);
 
-  if (transposedApplies(ks, p)) {
+  // Below ~2 MFLOP the pool's wake-up costs more than it saves.
+  const double flops = 2.0 * double(p.m) * double(p.n) * double(std::max<int64_t>(p.k, 1)) * double(p.batch);
+  const bool small = flops < 2e6;
+  if (!small && transposedApplies(ks, p)) {
     computeTransposed(ks, p);
     return;
   }
-  if (directApplies(ks, p)) {
+  if (!small && directApplies(ks, p)) {
     computeColumns(ks, p);
     return;
   }
-  // Below ~2 MFLOP the pool's wake-up costs more than it saves.
-  const double flops = 2.0 * double(p.m) * double(p.n) * double(std::max<int64_t>(p.k, 1)) * double(p.batch);
-  const int nt = flops < 2e6 ? 1 : numThreads();
+  const int nt = small ? 1 : numThreads();
   if (nt == 1) {
     DoneGuard done{ks};
     for (int64_t bi = 0; bi < p.batch; bi++) computeBlock(ks, p, bi, 0, p.m, 0, p.n);

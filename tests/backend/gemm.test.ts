@@ -285,16 +285,16 @@ test("AMX bf16 X W^T with few rows of X (run as C^T = W X^T, W read in place): e
     t.skip("this CPU (or kernel) offers no AMX-BF16");
     return;
   }
-  // transB, bf16, k a multiple of 32, m <= 512 and 2m <= n: the transposed path. Rows of W past the
+  // transB, bf16, k a multiple of 32, m <= 512, 2m <= n, over 2 MFLOP: the transposed path. Rows of W past the
   // last whole 32 (n % 32), columns of C past the last whole tile (m % 32), padded leading dimensions
   // (W's rows in place at a stride that is not 64-byte aligned), several K slices (k = 2112 with m = 300
   // packs X in slices of 864), alpha / beta merging into C, a NaN-filled C with beta = 0, a bf16 C.
-  check({ dtype: "bfloat16", m: 37, n: 200, k: 64, transB: true, padA: 3, padB: 5, padC: 2, seed: 11 });
-  check({ dtype: "bfloat16", m: 1, n: 97, k: 32, transB: true, seed: 12 });
+  check({ dtype: "bfloat16", m: 37, n: 200, k: 160, transB: true, padA: 3, padB: 5, padC: 2, seed: 11 });
+  check({ dtype: "bfloat16", m: 5, n: 1000, k: 256, transB: true, seed: 12 });
   check({ dtype: "bfloat16", m: 300, n: 650, k: 2112, transB: true, alpha: 0.5, beta: 0.25, seed: 13 });
   check({ dtype: "bfloat16", cDtype: "bfloat16", m: 64, n: 1030, k: 96, transB: true, beta: 1, seed: 14 });
-  check({ dtype: "bfloat16", cDtype: "bfloat16", m: 33, n: 90, k: 160, transB: true, cInit: "nan", seed: 15 });
-  check({ dtype: "bfloat16", batch: 3, m: 20, n: 70, k: 64, transB: true, broadcastB: true, interleaveC: true, seed: 16 });
+  check({ dtype: "bfloat16", cDtype: "bfloat16", m: 33, n: 300, k: 160, transB: true, cInit: "nan", seed: 15 });
+  check({ dtype: "bfloat16", batch: 3, m: 20, n: 200, k: 256, transB: true, broadcastB: true, interleaveC: true, seed: 16 });
   check({ dtype: "bfloat16", batch: 2, m: 45, n: 128, k: 128, transB: true, offsetA: 7, offsetB: 3, offsetC: 5, seed: 17 });
 });
 
