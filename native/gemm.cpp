@@ -448,9 +448,13 @@ void computeTransposed(const KernelSet& ks, const Problem& p) {
 constexpr int64_t kDirectNc = 256;
 constexpr int64_t kDirectKc = 512;
 
+// Each column block reads all of A again: fine while A stays in L3 (or there is one block). A wide A
+// (the logits gradient [T, 151936] times the embedding) goes to computeShared, which reads it once.
+constexpr int64_t kDirectMaxRereadBytes = 8 << 20;
+
 bool directApplies(const KernelSet& ks, const Problem& p) {
   return ks.microDirect && p.ab == DType::BF16 && !p.transA && p.k > 0 && p.k % ks.kpack == 0 && p.alpha == 1.0f &&
-         (p.beta == 0.0f || p.beta == 1.0f);
+         (p.beta == 0.0f || p.beta == 1.0f) && (p.n <= kDirectNc || p.m * p.k * 2 <= kDirectMaxRereadBytes);
 }
 
 void computeColumns(KernelSet ks, const Problem& p) {
