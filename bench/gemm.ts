@@ -4,8 +4,12 @@
  * For C[M, N] = A[M, K] B[K, N] on the acceptance shapes, prints float32 and bfloat16 GFLOP/s (best
  * of several timed runs after warmup), the ratio to the FMA peak measured in the same run, the
  * bf16 / fp32 ratio, and the transB = true variant (X W^T with W stored [out, in], nn.Linear's
- * forward). Run: `node --import tsx bench/gemm.ts` (GRAFT_NATIVE_PATH picks a dev add-on).
+ * forward). Where the system has OpenBLAS (and /usr/bin/python3 with numpy), its float32 throughput on
+ * the same shapes and thread count (bench/openblas_gemm.py, after graft's runs) is printed beside graft's.
+ * Run: `node --import tsx bench/gemm.ts` (GRAFT_NATIVE_PATH picks a dev add-on).
  */
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { loadAddon, type Addon } from "../src/backend/native/addon.ts";
 import { nativeGemm } from "../src/backend/native/gemm.ts";
 import type { GemmArgs } from "../src/backend/Backend.ts";
@@ -16,6 +20,8 @@ export interface GemmBenchRow {
   transB: boolean;
   fp32: number;
   bf16: number;
+  /** OpenBLAS sgemm on the same shape, GFLOP/s (absent when the system has none). */
+  openblas?: number;
 }
 
 export interface GemmBenchResult {
@@ -32,6 +38,8 @@ export interface GemmBenchResult {
   peak: number;
   peakBf16: number;
   rows: GemmBenchRow[];
+  /** The OpenBLAS library measured, or why none was. */
+  openblas: string;
 }
 
 export const GEMM_BENCH_SHAPES: [number, number, number][] = [
@@ -124,9 +132,12 @@ export async function runGemmBench(opts: { rounds?: number; peakSeconds?: number
     rows.push({ shape: f.shape, transB: f.transB, fp32: gflops(f), bf16: gflops(h) });
   }
 
+  const blas = openblasBaseline(rows, info.threads);
   const bf16Instr = level === "amx" ? "AMX tdpbf16ps" : "vdpbf16ps";
   log(`fp32 FMA peak ${peak.toFixed(1)} GFLOP/s` + (peakBf16 > 0 ? `, bf16 ${bf16Instr} peak ${peakBf16.toFixed(1)} GFLOP/s` : ""));
-  log("M x K x N              op      fp32 GFLOP/s  (of peak)   bf16 GFLOP/s  (of peak)  bf16/fp32");
+  log(blas.startsWith("/") ? `OpenBLAS fp32 baseline: ${blas}, ${info.threads} threads` : blas);
+  const blasHead = rows.some((r) => r.openblas) ? "   OpenBLAS  graft/OpenBLAS" : "";
+  log("M x K x N              op      fp32 GFLOP/s  (of peak)   bf16 GFLOP/s  (of peak)  bf16/fp32" + blasHead);
   for (const r of rows) {
     const [m, k, n] = r.shape;
     const name = `${m} x ${k} x ${n}`.padEnd(22);
@@ -134,10 +145,28 @@ export async function runGemmBench(opts: { rounds?: number; peakSeconds?: number
     const bf16Peak = peakBf16 > 0 ? `${((100 * r.bf16) / peakBf16).toFixed(1).padStart(5)}%` : "   n/a";
     log(
       `${name} ${op} ${r.fp32.toFixed(1).padStart(12)}  (${((100 * r.fp32) / peak).toFixed(1).padStart(5)}%)` +
-        `  ${r.bf16.toFixed(1).padStart(12)}  (${bf16Peak})  ${(r.bf16 / r.fp32).toFixed(2).padStart(8)}x`,
+        `  ${r.bf16.toFixed(1).padStart(12)}  (${bf16Peak})  ${(r.bf16 / r.fp32).toFixed(2).padStart(8)}x` +
+        (r.openblas ? `  ${r.openblas.toFixed(1).padStart(9)}  ${(r.fp32 / r.openblas).toFixed(2).padStart(13)}x` : ""),
     );
   }
-  return { isa: info.isa, level, threads: info.threads, kernelF32, kernelBf16, peak, peakBf16, rows };
+  return { isa: info.isa, level, threads: info.threads, kernelF32, kernelBf16, peak, peakBf16, rows, openblas: blas };
+}
+
+/**
+ * Fills rows[i].openblas from bench/openblas_gemm.py; returns the library's path, or a line saying why
+ * there is no baseline.
+ */
+function openblasBaseline(rows: GemmBenchRow[], threads: number): string {
+  const shapes = rows.map((r) => [...r.shape, r.transB]);
+  const script = fileURLToPath(new URL("./openblas_gemm.py", import.meta.url));
+  const r = spawnSync("/usr/bin/python3", [script, "--threads", String(threads), "--json", JSON.stringify(shapes)], { encoding: "utf8" });
+  if (r.error || r.status !== 0) {
+    const why = r.error ? r.error.message : r.stderr.trim().split("\n").pop();
+    return `OpenBLAS baseline skipped: ${why}`;
+  }
+  const out = JSON.parse(r.stdout) as { library: string; rows: { gflops: number }[] };
+  out.rows.forEach((o, i) => (rows[i]!.openblas = o.gflops));
+  return out.library;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
