@@ -62,8 +62,9 @@ void microBf16(int64_t ksteps, const void* ap, const void* bp, float* c, int64_t
   }
 }
 
-// 14x32 tile like the float32 kernel. KC counts bf16 depth values: 512 (256 k-steps) keeps the
-// 32 x 512 B micro-panel at 32 KiB and the 336 x 512 A block at 336 KiB, the same bytes as float32.
+// 14x32 tile (28 accumulators; a k-step is a bf16 pair, B two vectors of 16 columns). KC counts bf16
+// depth values: 512 (256 k-steps) keeps the 32 x 512 B micro-panel at 32 KiB and the 336 x 512 A
+// block at 336 KiB.
 const KernelSet kAvx512Bf16 = {"avx512bf16 14x32", 14, 32, 2, 2, 336, 512, 4096,
                                packAvx512Bf16Pairs, packAvx512Bf16Pairs, microBf16<14, 2>, nullptr};
 
