@@ -4,6 +4,8 @@
  * memory-bandwidth bound measured in the same run — bandwidth (a streaming read of a 1 GiB buffer
  * with every pool thread) divided by the weight bytes one decode step streams (every Linear and the
  * output head; the embedding lookup reads one row). Prints tokens/s and the ratio to that bound.
+ * Decode steps run fused (one Backend.decoderLayer call per layer); bfloat16 is timed unfused too
+ * (every op separately, as before the fused step), the baseline measured in the same run.
  * Run alone: `node --import tsx bench/decode.ts` (GRAFT_NATIVE_PATH picks a dev add-on).
  */
 import "../src/backend/index.ts";
@@ -18,6 +20,8 @@ import { QWEN25_05B } from "./shapes.ts";
 
 export interface DecodeRow {
   variant: "float32" | "bfloat16" | "q8_0" | "q4_0";
+  /** false: every op run separately (ForwardOptions.fused = false), the baseline of the fused decode step. */
+  fused: boolean;
   prefillMs: number;
   tokensPerSec: number;
   /** Weight bytes one decode step streams. */
@@ -59,8 +63,8 @@ export function measureBandwidth(bytes = 1 << 30, reps = 5): number {
   return bytes / s / 1e9;
 }
 
-function timeDecode(model: CausalLM, prompt: number[], newTokens: number): { prefillMs: number; tokensPerSec: number } {
-  const run = new GenerationRun(model, null, [prompt], { maxNewTokens: newTokens, eosTokenIds: [] });
+function timeDecode(model: CausalLM, prompt: number[], newTokens: number, fused = true): { prefillMs: number; tokensPerSec: number } {
+  const run = new GenerationRun(model, null, [prompt], { maxNewTokens: newTokens, eosTokenIds: [], fused });
   const t0 = performance.now();
   run.step(); // prefill + first token
   const t1 = performance.now();
@@ -84,15 +88,15 @@ export function runDecodeBench(opts: { promptTokens?: number; newTokens?: number
   let bandwidthGBs = measureBandwidth();
   log(`memory bandwidth (1 GiB streaming read, ${loadAddon().info().threads} threads): ${bandwidthGBs.toFixed(1)} GB/s`);
   const rows: DecodeRow[] = [];
-  const measure = (variant: DecodeRow["variant"], model: CausalLM) => {
+  const measure = (variant: DecodeRow["variant"], model: CausalLM, fused = true) => {
     model.eval();
-    timeDecode(model, prompt.slice(0, 8), 4); // warm-up
+    timeDecode(model, prompt.slice(0, 8), 4, fused); // warm-up
     const before = measureBandwidth(1 << 30, 3);
-    const { prefillMs, tokensPerSec } = timeDecode(model, prompt, newTokens);
+    const { prefillMs, tokensPerSec } = timeDecode(model, prompt, newTokens, fused);
     const bw = Math.max(before, measureBandwidth(1 << 30, 3));
     bandwidthGBs = Math.max(bandwidthGBs, bw);
     const bytesPerToken = decodeBytesPerToken(model);
-    const row = { variant, prefillMs, tokensPerSec, bytesPerToken, bandwidthGBs: bw, boundTokensPerSec: (bw * 1e9) / bytesPerToken };
+    const row = { variant, fused, prefillMs, tokensPerSec, bytesPerToken, bandwidthGBs: bw, boundTokensPerSec: (bw * 1e9) / bytesPerToken };
     rows.push(row);
     log(fmtRow(row));
   };
@@ -108,12 +112,13 @@ export function runDecodeBench(opts: { promptTokens?: number; newTokens?: number
   }
   base.to("bfloat16");
   measure("bfloat16", base);
+  measure("bfloat16", base, false); // the same model, every op separately: the fused step's baseline
   return { bandwidthGBs, threads: loadAddon().info().threads, rows };
 }
 
 export function fmtRow(r: DecodeRow): string {
   return (
-    `decode ${r.variant.padEnd(8)}: ${r.tokensPerSec.toFixed(1).padStart(5)} tokens/s ` +
+    `decode ${(r.variant + (r.fused ? "" : " unfused")).padEnd(16)}: ${r.tokensPerSec.toFixed(1).padStart(5)} tokens/s ` +
     `(bound ${r.boundTokensPerSec.toFixed(1)} = ${r.bandwidthGBs.toFixed(1)} GB/s / ${(r.bytesPerToken / 1e6).toFixed(0)} MB per token) = ` +
     `${((100 * r.tokensPerSec) / r.boundTokensPerSec).toFixed(0)}% of the bandwidth bound; prefill 128: ${(r.prefillMs / 1e3).toFixed(2)} s`
   );

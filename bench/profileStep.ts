@@ -4,7 +4,10 @@
  * with LoRA on q/v), then times forward + causalLMLoss + backward steps with every Backend method
  * wrapped in a timer (GEMMs split by shape class). Prints per-op totals (median step) and tokens/s.
  *
- *   node --import tsx bench/profileStep.ts [--dtype bfloat16|float32] [--seq 256] [--steps 3] [--layers 24] [--zeroed]
+ *   node --import tsx bench/profileStep.ts [--dtype bfloat16|float32] [--seq 256] [--steps 3] [--layers 24] [--zeroed] [--upcast-logits]
+ *
+ * --upcast-logits: the forward returns float32 logits (the default of CausalLM.forward) instead of the
+ * compute dtype's (upcastLogits: false, what training uses), to A/B the [B, T, V] float32 copy.
  */
 import { parseArgs } from "node:util";
 import "../src/backend/index.ts";
@@ -17,7 +20,14 @@ import * as T from "../src/tensor/index.ts";
 import { QWEN25_05B } from "./shapes.ts";
 
 const { values } = parseArgs({
-  options: { dtype: { type: "string" }, seq: { type: "string" }, steps: { type: "string" }, layers: { type: "string" }, zeroed: { type: "boolean" } },
+  options: {
+    dtype: { type: "string" },
+    seq: { type: "string" },
+    steps: { type: "string" },
+    layers: { type: "string" },
+    zeroed: { type: "boolean" },
+    "upcast-logits": { type: "boolean" },
+  },
 });
 const dtype = (values.dtype ?? "bfloat16") as DType;
 const seq = Number(values.seq ?? 256);
@@ -82,7 +92,7 @@ for (let i = 0; i <= (values.zeroed ? 2 * steps : steps); i++) {
   counts.clear();
   const pf0 = process.resourceUsage().minorPageFault;
   t0 = performance.now();
-  const loss = causalLMLoss(model.forward(ids), ids);
+  const loss = causalLMLoss(model.forward(ids, { upcastLogits: values["upcast-logits"] === true }), ids);
   const tf = performance.now();
   loss.backward();
   const v = loss.item();

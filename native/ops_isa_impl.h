@@ -10,6 +10,7 @@ namespace {
 #include "ops_k_elementwise.h"
 #include "ops_k_nn.h"
 #include "ops_k_attention.h"
+#include "ops_k_decode.h"
 }  // namespace
 
 void fillKernels(OpsKernels& k) {
@@ -32,6 +33,7 @@ void fillKernels(OpsKernels& k) {
   k.adamw = adamwRange;
   k.attentionHeads = attentionHeads;
   k.attentionBackwardGroup = attentionBackwardGroup;
+  k.decodeAttentionGroup = decodeAttentionGroup;
   k.swigluRange = swigluRange;
   k.swigluBackwardRange = swigluBackwardRange;
 }

@@ -1,9 +1,11 @@
 // Flash-style causal/GQA attention over key blocks of kAttnBlock (64) keys. Each task first lays out
 // its kv head as K^T [D, Sp] and V (or K) as float rows [S, Dp] (input-sized, never O(T * S)), so
 // scores for a block are broadcast-FMAs over 64 key lanes and P @ V / dS @ K are register-blocked row
-// combinations. Forward: online softmax per query row, saving lse. Backward (FlashAttention-2):
-// probabilities recomputed from q, k and lse, D_t = rowsum(dO * O), query tiles of kAttnTile rows so
-// each gk/gv row is updated once per tile. Included by ops_isa_*.cpp after ops_simd.h.
+// combinations (accRows). Forward: online softmax per query row, saving lse. Backward
+// (FlashAttention-2): probabilities recomputed from q, k and lse, D_t = rowsum(dO * O), query tiles of
+// kAttnTile rows so each gk/gv row is updated once per tile; the five products of a (tile, key block) are
+// register-blocked, each loaded K / V / q / dO row feeding several output rows. Included by ops_isa_*.cpp
+// after ops_simd.h.
 
 constexpr int64_t BK = kAttnBlock;  // keys per block: 4 vectors of W lanes
 constexpr int64_t BQ = kAttnTile;   // query rows per backward tile
@@ -43,49 +45,50 @@ GRAFT_INLINE void scoresBlock(float* out, const float* a, int64_t ars, const flo
 // Query rows scored together in the forward: as many as keep R * NB accumulators in 16 registers.
 constexpr int kRows = NB >= 16 ? 1 : 16 / NB > 4 ? 4 : 16 / NB;
 
-// Both backward products of one query row in one pass over d: sc = q . K^T and dp = dO . V^T.
-GRAFT_INLINE void scoresDual(float* sc, const float* q, const float* kt, float* dp, const float* g, const float* vt,
-                             int64_t lda, int64_t D) {
-  vf a[NB], b[NB];
-  for (int v = 0; v < NB; v++) a[v] = b[v] = splat(0.0f);
-  for (int64_t d = 0; d < D; d++) {
-    const vf qd = splat(q[d]), gd = splat(g[d]);
-    const float* kr = kt + d * lda;
-    const float* vr = vt + d * lda;
-    for (int v = 0; v < NB; v++) {
-      a[v] += qd * ld(kr + v * W);
-      b[v] += gd * ld(vr + v * W);
+// Destination rows sharing each load of `rows`: R * 4 accumulators + 4 loads fit the register file.
+constexpr int kAccRows = W >= 16 ? 4 : 2;
+
+// For r < R: dst[r * ds + 0 : NV*W] += sum_j coef[r * cr + j * cj] * rows[j * rs + 0 : NV*W]. The R
+// destination rows share every load of a `rows` row (a register-blocked [R, n] x [n, NV*W] product).
+template <int R, int NV>
+GRAFT_INLINE void accRowsN(float* dst, int64_t ds, const float* coef, int64_t cr, int64_t cj, const float* rows,
+                           int64_t rs, int64_t n) {
+  vf a[R][NV];
+  for (int r = 0; r < R; r++) {
+    for (int v = 0; v < NV; v++) a[r][v] = ld(dst + r * ds + v * W);
+  }
+  for (int64_t j = 0; j < n; j++) {
+    const float* row = rows + j * rs;
+    vf x[NV];
+    for (int v = 0; v < NV; v++) x[v] = ld(row + v * W);
+    for (int r = 0; r < R; r++) {
+      const vf c = splat(coef[r * cr + j * cj]);
+      for (int v = 0; v < NV; v++) a[r][v] += c * x[v];
     }
   }
-  for (int v = 0; v < NB; v++) {
-    st(sc + v * W, a[v]);
-    st(dp + v * W, b[v]);
+  for (int r = 0; r < R; r++) {
+    for (int v = 0; v < NV; v++) st(dst + r * ds + v * W, a[r][v]);
   }
 }
-
-// dst[0 : NV*W] += sum_j coef[j * cs] * rows[j * stride + 0 : NV*W], accumulating in registers.
-template <int NV>
-GRAFT_INLINE void combineN(float* dst, const float* coef, int64_t cs, const float* rows, int64_t n, int64_t stride) {
-  vf a[NV];
-  for (int v = 0; v < NV; v++) a[v] = ld(dst + v * W);
-  for (int64_t j = 0; j < n; j++) {
-    const float c = coef[j * cs];
-    if (c == 0.0f) continue;
-    const float* r = rows + j * stride;
-    for (int v = 0; v < NV; v++) a[v] += c * ld(r + v * W);
-  }
-  for (int v = 0; v < NV; v++) st(dst + v * W, a[v]);
-}
-static void combine(float* dst, const float* coef, int64_t cs, const float* rows, int64_t n, int64_t stride, int64_t nv) {
+template <int R>
+static void accRowsR(float* dst, int64_t ds, const float* coef, int64_t cr, int64_t cj, const float* rows, int64_t rs,
+                     int64_t n, int64_t nv) {
   for (int64_t v0 = 0; v0 < nv; v0 += 4) {
     const int64_t off = v0 * W;
     switch (nv - v0 >= 4 ? 4 : nv - v0) {
-      case 1: combineN<1>(dst + off, coef, cs, rows + off, n, stride); break;
-      case 2: combineN<2>(dst + off, coef, cs, rows + off, n, stride); break;
-      case 3: combineN<3>(dst + off, coef, cs, rows + off, n, stride); break;
-      default: combineN<4>(dst + off, coef, cs, rows + off, n, stride); break;
+      case 1: accRowsN<R, 1>(dst + off, ds, coef, cr, cj, rows + off, rs, n); break;
+      case 2: accRowsN<R, 2>(dst + off, ds, coef, cr, cj, rows + off, rs, n); break;
+      case 3: accRowsN<R, 3>(dst + off, ds, coef, cr, cj, rows + off, rs, n); break;
+      default: accRowsN<R, 4>(dst + off, ds, coef, cr, cj, rows + off, rs, n); break;
     }
   }
+}
+// dst [m, nv*W] (row stride ds) += C [m, n] (element (r, j) at coef[r * cr + j * cj]) x rows [n, nv*W].
+static void accRows(float* dst, int64_t ds, const float* coef, int64_t cr, int64_t cj, const float* rows, int64_t rs,
+                    int64_t n, int64_t nv, int64_t m) {
+  int64_t r = 0;
+  for (; r + kAccRows <= m; r += kAccRows) accRowsR<kAccRows>(dst + r * ds, ds, coef + r * cr, cr, cj, rows, rs, n, nv);
+  for (; r < m; r++) accRowsR<1>(dst + r * ds, ds, coef + r * cr, cr, cj, rows, rs, n, nv);
 }
 
 // K^T of one kv head into kt [D, Sp] (keys past S zero) and/or rows into float [S, Dp] (dims past D zero).
@@ -147,13 +150,19 @@ static void attentionHeadsTyped(const T* Q, const T* K, const T* V, T* O, float*
         for (int64_t r = 0; r < nr; r++) {
           const int64_t e = keyEnd(s, t0 + r);
           const int64_t n = e - s0 <= 0 ? 0 : (e - s0 < BK ? e - s0 : BK);
-          if (n == 0) continue;
           float* scr = sc + r * BK;
+          if (n == 0) {
+            for (int64_t j = 0; j < BK; j++) scr[j] = 0.0f;
+            continue;
+          }
           maskBlock(scr, n, mask, s0);
           vf bmv = ld(scr);
           for (int64_t j = W; j < BK; j += W) bmv = vmax(bmv, ld(scr + j));
           const float bm = hmax(bmv);
-          if (bm == -__builtin_inff()) continue;
+          if (bm == -__builtin_inff()) {
+            for (int64_t j = 0; j < BK; j++) scr[j] = 0.0f;
+            continue;
+          }
           const float mNew = m[r] > bm ? m[r] : bm;
           const float alpha = m[r] == -__builtin_inff() ? 0.0f : expf(m[r] - mNew);
           vf ls = splat(0.0f);
@@ -167,9 +176,10 @@ static void attentionHeadsTyped(const T* Q, const T* K, const T* V, T* O, float*
           if (alpha != 1.0f) {
             for (int64_t j = 0; j < Dp; j += W) st(ar + j, ld(ar + j) * alpha);
           }
-          combine(ar, scr, 1, vr + s0 * Dp, n, Dp, NV);
           m[r] = mNew;
         }
+        // acc += P V over the block's keys (lanes past a row's last key hold probability 0)
+        accRows(acc, Dp, sc, BK, 1, vr + s0 * Dp, Dp, end - s0 < BK ? end - s0 : BK, NV, nr);
       }
       for (int64_t r = 0; r < nr; r++) {
         T* o = O + (rowBase + r) * D;
@@ -218,6 +228,7 @@ static void attentionBackwardTyped(const T* Q, const T* K, const T* V, const T* 
       const int64_t rowBase = (b * s.Hq + h) * s.T + t0;
       padRows(Q + rowBase * D, nq, D, qt, 1.0f);
       padRows(GO + rowBase * D, nq, D, dot, 1.0f);
+      for (int64_t j = nq * Dp; j < BQ * Dp; j++) qt[j] = dot[j] = 0.0f;
       for (int64_t j = 0; j < nq * Dp; j++) gqt[j] = 0.0f;
       for (int64_t i = 0; i < nq; i++) {
         vf acc = splat(0.0f);
@@ -229,6 +240,11 @@ static void attentionBackwardTyped(const T* Q, const T* K, const T* V, const T* 
       const int64_t end = keyEnd(s, t0 + nq - 1);
       for (int64_t s0 = 0; s0 < end; s0 += BK) {
         const int64_t n = end - s0 < BK ? end - s0 : BK;
+        // scores q . K^T and dO . V^T of the tile's rows (rows past nq are zero), kRows rows per pass
+        for (int64_t i = 0; i < nq; i += kRows) {
+          scoresBlock<kRows>(P + i * BK, qt + i * Dp, Dp, kt + s0, Sp, D);
+          scoresBlock<kRows>(dS + i * BK, dot + i * Dp, Dp, vt + s0, Sp, D);
+        }
         for (int64_t i = 0; i < nq; i++) {
           const int64_t e = keyEnd(s, t0 + i);
           const int64_t ni = e - s0 < 0 ? 0 : (e - s0 < n ? e - s0 : n);
@@ -238,20 +254,16 @@ static void attentionBackwardTyped(const T* Q, const T* K, const T* V, const T* 
             for (int64_t j = 0; j < BK; j++) sc[j] = dp[j] = 0.0f;
             continue;
           }
-          scoresDual(sc, qt + i * Dp, kt + s0, dp, dot + i * Dp, vt + s0, Sp, D);
           maskBlock(sc, ni, mask, s0);
           for (int64_t j = 0; j < BK; j += W) {
             vf p = vexp(ld(sc + j) * s.scale - Lr[i]);
             st(sc + j, p);
             st(dp + j, p * (ld(dp + j) - Dr[i]) * s.scale);
           }
-          combine(gqt + i * Dp, dp, 1, kr + s0 * Dp, n, Dp, NV);
         }
-        // column j of P / dS weights the tile's dO / q rows
-        for (int64_t j = 0; j < n; j++) {
-          combine(gv + (s0 + j) * Dp, P + j, BK, dot, nq, Dp, NV);
-          combine(gk + (s0 + j) * Dp, dS + j, BK, qt, nq, Dp, NV);
-        }
+        accRows(gqt, Dp, dS, BK, 1, kr + s0 * Dp, Dp, n, NV, nq);             // gq += dS K
+        accRows(gv + s0 * Dp, Dp, P, 1, BK, dot, Dp, nq, NV, n);             // gv += P^T dO
+        accRows(gk + s0 * Dp, Dp, dS, 1, BK, qt, Dp, nq, NV, n);             // gk += dS^T q
       }
       for (int64_t i = 0; i < nq; i++) {
         T* gq = GQ + (rowBase + i) * D;

@@ -77,6 +77,14 @@ struct OpsKernels {
                                  const void* gOut, void* gq, float* gk, float* gv, DT dt, const AttnShape& s,
                                  int64_t b, int64_t kvh, int64_t h0, int64_t h1, float* scratch);
 
+  // Decode attention (ops_k_decode.h) for the G query heads of one kv head, T query rows each: q row
+  // (g, t) at q + g * qH + t * qT (out likewise; lse[g * T + t] when lse is not null), key / value row s
+  // at k + s * kvRow; causal rows see keys s <= t + S - T; mask [S] (1 = attend) may be null.
+  // scratch: decodeAttnScratchFloats(G * T, S, D).
+  void (*decodeAttentionGroup)(const void* q, int64_t qH, int64_t qT, const void* k, const void* v, int64_t kvRow,
+                               void* out, int64_t oH, int64_t oT, float* lse, DT dt, int64_t G, int64_t T, int64_t S,
+                               int64_t D, bool causal, const uint8_t* mask, float scale, float* scratch);
+
   // SwiGLU over dense elements [i0, i1): o = silu(g) * u, and its backward (gg, gu overwritten).
   void (*swigluRange)(const void* g, const void* u, void* o, DT dt, int64_t i0, int64_t i1);
   void (*swigluBackwardRange)(const void* g, const void* u, const void* go, void* gg, void* gu, DT dt, int64_t i0,
@@ -91,6 +99,10 @@ inline int64_t attnScratchFloats(int64_t S, int64_t D) {
   const int64_t Dp = (D + 15) / 16 * 16, Sp = (S + kAttnBlock - 1) / kAttnBlock * kAttnBlock;
   return 2 * D * Sp + Sp * Dp + 3 * kAttnTile * Dp + 2 * kAttnBlock * kAttnTile + 4 * kAttnBlock + 2 * kAttnTile +
          8 * Dp + 64;
+}
+
+inline int64_t decodeAttnScratchFloats(int64_t rows, int64_t S, int64_t D) {
+  return rows * ((D + 15) / 16 * 16 + (S + 15) / 16 * 16) + D * 16 + 64;
 }
 
 const OpsKernels& kernels();

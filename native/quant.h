@@ -21,9 +21,9 @@ enum class QType : int { Q8_0 = 0, Q4_0 = 1 };
 constexpr int64_t kBlock = 32;
 
 // One quantized activation matrix x [M, K]: q int8 [M, K], d float [M, K/32], s int32 [M, K/32].
-// q4 (for q4_0 weights only, else null): q with each pair of blocks (b, b+1), b even, stored as
-// [b 0:16, b+1 0:16, b 16:32, b+1 16:32] (the order the AVX-512 kernel unpacks nibbles in); a last
-// odd block stays as is.
+// q4 (for q4_0 weights only, else null): q with each quad of blocks (b .. b+3), b % 4 == 0, stored as
+// [b 0:16, b+1 0:16, b+2 0:16, b+3 0:16, b 16:32, b+1 16:32, b+2 16:32, b+3 16:32] (the order the
+// AVX-512 kernel unpacks a 64-byte load of nibbles in); the blocks after the last quad stay as they are.
 struct QActs {
   const int8_t* q;
   const float* d;
@@ -65,6 +65,12 @@ struct Kernels {
   GemvFn gemvF32;
   GemvFn gemvBf16;
 };
+
+// The kernel set in use (the best this CPU runs, unless quantUseKernels picked another): what the
+// qmatmul / gemv bindings run, for other bindings (decode.cpp) that must compute the same numbers.
+const Kernels& activeKernels();
+// x [M, K] (float32, or bf16 when bf16) -> the int8 activations of QActs (q4 null unless for q4_0 weights).
+void quantizeActivations(const void* x, bool bf16, int64_t M, int64_t K, int8_t* q, float* d, int32_t* s, int8_t* q4);
 
 void fillGeneric(Kernels& k);
 void fillAvx2(Kernels& k);

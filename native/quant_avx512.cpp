@@ -87,7 +87,6 @@ QI void q4Dot(const QActs& x, int64_t m, const uint8_t* w0, const uint16_t* d0, 
   const int8_t* x4 = x.q4 + m * K;
   const float* xd = x.d + m * nb;
   const int32_t* xs = x.s + m * nb;
-  const __m256i low4 = _mm256_set1_epi8(0x0f);
   __m512 acc[R];
   __m256 corr[R];
   for (int i = 0; i < R; i++) {
@@ -95,10 +94,12 @@ QI void q4Dot(const QActs& x, int64_t m, const uint8_t* w0, const uint16_t* d0, 
     corr[i] = _mm256_setzero_ps();
   }
   // Groups of 8 blocks: the 8 scales dw * dx of a row come from one fp16 load, the -8 offset's
-  // correction sum(scale * block sum of x) is one FMA, and a pair's scales are one permute.
-  // With x in q4 order a pair's unpacked nibbles [lo(b), lo(b+1), hi(b), hi(b+1)] meet their x
-  // directly: int32 lanes 0-3 and 8-11 belong to block b, 4-7 and 12-15 to block b + 1.
-  const __m512i pairIdx = _mm512_set_epi32(1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0);
+  // correction sum(scale * block sum of x) is one FMA, and a quad's scales are one permute. A quad of
+  // blocks is one 64-byte load of weights; with x in q4 order its low nibbles (elements 0-15 of each
+  // block) meet x's first 64 bytes and its high nibbles (elements 16-31) the next 64, so int32 lanes
+  // 4j .. 4j + 3 of both dots belong to block b + j.
+  const __m512i low4 = _mm512_set1_epi8(0x0f);
+  const __m512i quadIdx = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
   int64_t b = 0;
   for (; b + 8 <= nb; b += 8) {
     const __m256 dx = _mm256_loadu_ps(xd + b);
@@ -109,16 +110,16 @@ QI void q4Dot(const QActs& x, int64_t m, const uint8_t* w0, const uint16_t* d0, 
       corr[i] = _mm256_fmadd_ps(s8, sx, corr[i]);
       sv[i] = _mm512_castps256_ps512(s8);
     }
-    for (int p = 0; p < 4; p++) {
-      const __m512i xv = _mm512_loadu_si512(x4 + (b + 2 * p) * kBlock);
-      const __m512i idx = _mm512_add_epi32(pairIdx, _mm512_set1_epi32(2 * p));
+    for (int p = 0; p < 2; p++) {
+      const __m512i xlo = _mm512_loadu_si512(x4 + (b + 4 * p) * kBlock);
+      const __m512i xhi = _mm512_loadu_si512(x4 + (b + 4 * p) * kBlock + 64);
+      const __m512i idx = _mm512_add_epi32(quadIdx, _mm512_set1_epi32(4 * p));
       for (int i = 0; i < R; i++) {
-        if (p % 2 == 0) _mm_prefetch(reinterpret_cast<const char*>(w0 + (i + R) * rowBytes + (b + 2 * p) * 16), _MM_HINT_T0);
-        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w0 + i * rowBytes + (b + 2 * p) * 16));
-        const __m256i lo = _mm256_and_si256(v, low4);
-        const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
-        const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-        const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, xv);
+        _mm_prefetch(reinterpret_cast<const char*>(w0 + (i + R) * rowBytes + (b + 4 * p) * 16), _MM_HINT_T0);
+        const __m512i v = _mm512_loadu_si512(w0 + i * rowBytes + (b + 4 * p) * 16);
+        const __m512i lo = _mm512_and_si512(v, low4);
+        const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+        const __m512i dot = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, xlo), hi, xhi);
         acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_permutexvar_ps(idx, sv[i]), acc[i]);
       }
     }

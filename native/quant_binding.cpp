@@ -108,14 +108,13 @@ void quantizeActs(const void* x, bool bf16, int64_t M, int64_t K, int8_t* q, flo
     const int8_t* src = q + m * K;
     int8_t* dst = q4 + m * K;
     int64_t b = 0;
-    for (; b + 2 <= nb; b += 2) {
-      const int8_t* b0 = src + b * kBlock;
-      const int8_t* b1 = b0 + kBlock;
+    for (; b + 4 <= nb; b += 4) {
+      const int8_t* s0 = src + b * kBlock;
       int8_t* o = dst + b * kBlock;
-      std::copy(b0, b0 + 16, o);
-      std::copy(b1, b1 + 16, o + 16);
-      std::copy(b0 + 16, b0 + 32, o + 32);
-      std::copy(b1 + 16, b1 + 32, o + 48);
+      for (int j = 0; j < 4; j++) {
+        std::copy(s0 + j * kBlock, s0 + j * kBlock + 16, o + j * 16);
+        std::copy(s0 + j * kBlock + 16, s0 + (j + 1) * kBlock, o + 64 + j * 16);
+      }
     }
     if (b < nb) std::copy(src + b * kBlock, src + K, dst + b * kBlock);
   }
@@ -356,6 +355,13 @@ napi_value QuantUseKernels(napi_env env, napi_callback_info info) {
 }
 
 }  // namespace
+
+const Kernels& activeKernels() { return kernels(); }
+
+void quantizeActivations(const void* x, bool bf16, int64_t M, int64_t K, int8_t* q, float* d, int32_t* s, int8_t* q4) {
+  quantizeActs(x, bf16, M, K, q, d, s, q4);
+}
+
 }  // namespace quant
 
 void registerQuant(napi_env env, napi_value exports) {

@@ -155,6 +155,50 @@ export interface Nf4Args {
   blockSize: number;
 }
 
+/**
+ * One projection of a fused decoder layer: y [M, n] = x [M, k] @ W^T (+ bias [n]), W [n, k] dense in
+ * the activations' dtype, or quantized (see QuantType). bias is in the activations' dtype.
+ */
+export type DecodeProjection =
+  | { kind: "float"; weight: Storage; bias: Storage | null }
+  | { kind: "quant"; type: QuantType; qs: Uint8Array; scales: Uint16Array; bias: Storage | null };
+
+/** The weights of a pre-norm Llama / Qwen2 decoder layer (norm weights in the activations' dtype). */
+export interface DecoderLayerWeights {
+  inputNorm: Storage;
+  postNorm: Storage;
+  q: DecodeProjection;
+  k: DecodeProjection;
+  v: DecodeProjection;
+  o: DecodeProjection;
+  gate: DecodeProjection;
+  up: DecodeProjection;
+  down: DecodeProjection;
+}
+
+export interface DecoderLayerArgs {
+  B: number;
+  /** New positions per sequence (a decode step: 1). */
+  T: number;
+  /** Hidden size and MLP intermediate size. */
+  C: number;
+  F: number;
+  Hq: number;
+  Hkv: number;
+  D: number;
+  /** Positions already in the caches; this call writes positions past .. past + T - 1. */
+  past: number;
+  /** The caches' third dim: kCache, vCache are [B, Hkv, capacity, D]. */
+  capacity: number;
+  /** RMSNorm epsilon and the RoPE base (default "half" rotary embedding over all D, frequencies theta^(-2i/D)). */
+  eps: number;
+  theta: number;
+  /** Int32Array [B * T], the position of each new (b, t). */
+  positions: Int32Array;
+  /** [B, past + T], 1 = attend, 0 = padding; null attends everywhere (causally). */
+  keyMask: Uint8Array | null;
+}
+
 export interface Backend {
   readonly name: string;
 
@@ -313,4 +357,14 @@ export interface Backend {
   nf4Matmul(x: Storage, xDtype: DType, packed: Uint8Array, absmax: Float32Array, out: Storage, args: Nf4Args): void;
   /** The n values of an NF4 tensor (see Nf4Args) into out (float32 or bfloat16, rounded once). */
   nf4Dequantize(packed: Uint8Array, absmax: Float32Array, blockSize: number, n: number, out: Storage, outDtype: DType): void;
+
+  /**
+   * A whole pre-norm decoder layer (Llama / Qwen2) for the T new positions of a decode step, no
+   * autograd; h [B * T, C] (dtype) is updated in place:
+   *   x = rmsnorm(h) · q, k, v = x W^T + b · RoPE(q, k) · k, v → caches at past .. past + T - 1 ·
+   *   a = causal GQA attention of q over the caches' past + T positions (keyMask) · h += a Wo^T (+ b) ·
+   *   x = rmsnorm(h) · h += swiglu(x Wg^T, x Wu^T) Wd^T (+ biases).
+   * Each step rounds to dtype as the separate ops do, so it equals running those ops one by one.
+   */
+  decoderLayer(h: Storage, dtype: DType, w: DecoderLayerWeights, kCache: Storage, vCache: Storage, args: DecoderLayerArgs): void;
 }

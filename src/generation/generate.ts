@@ -26,6 +26,8 @@ export interface GenerateOptions extends SamplingOptions {
   padTokenId?: number;
   /** Use a KV cache (default true); false recomputes the whole sequence each step. */
   useCache?: boolean;
+  /** Decode steps run one fused kernel per layer where the model has one (default true; see ForwardOptions.fused). */
+  fused?: boolean;
   /** Drop special tokens from the decoded text (default true). */
   skipSpecialTokens?: boolean;
   /** Called for every generated token of an unfinished row, with the text it adds ("" while held back). */
@@ -90,6 +92,7 @@ export class GenerationRun {
   /** The tokenizer's vocabulary size: logits past it (vocab_size padded, as Qwen2.5's 151936 vs 151665) are masked. */
   private readonly vocab: number | null;
   private readonly cache: KVCache | null;
+  private readonly fused: boolean;
   /** Columns of `seqs` already in the cache. */
   private cached = 0;
 
@@ -136,6 +139,7 @@ export class GenerationRun {
       rng: new Generator((seed + i) >>> 0),
     }));
     this.cache = (opts.useCache ?? true) ? this.model.newCache(inputIds.length, longest + this.maxNew) : null;
+    this.fused = opts.fused ?? true;
   }
 
   get done(): boolean {
@@ -219,6 +223,7 @@ export class GenerationRun {
       ...(this.cache ? { cache: this.cache } : {}),
       attentionMask: tensor(mask, { shape: [B, total], dtype: "int32" }),
       positionIds: tensor(pos, { shape: [B, T], dtype: "int32" }),
+      ...(this.fused ? {} : { fused: false }),
     });
     if (out.ndim !== 3 || out.shape[0] !== B || out.shape[1] !== T) {
       throw new GraftError(`generate: the model returned logits of shape [${out.shape.join(", ")}], expected [${B}, ${T}, V]`);

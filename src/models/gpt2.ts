@@ -236,7 +236,7 @@ export class GPT2LMHeadModel extends Module implements CausalLM {
   forward(inputIds: Tensor, opts: ForwardOptions = {}): Tensor {
     const h = this.transformer.forward(inputIds, opts);
     const logits = this.lm_head ? this.lm_head.forward(h) : T.matmul(h, this.transformer.wte.weight.T);
-    return logits.to("float32");
+    return opts.upcastLogits === false ? logits : logits.to("float32");
   }
 
   newCache(batch: number, maxLength?: number): KVCache {
@@ -284,5 +284,6 @@ export const gpt2Entry: ModelEntry = {
   build: (config, opts) => new GPT2LMHeadModel(config as GPT2Config, opts.dtype ?? "float32"),
   create: (config, opts) => GPT2LMHeadModel.create(config as GPT2Config, opts),
   sanitize: (weights, config) => GPT2LMHeadModel.sanitize(weights, config as GPT2Config),
+  sanitizesPerTensor: true,
   toCheckpoint: (state) => GPT2LMHeadModel.toCheckpoint(state),
 };

@@ -6,13 +6,13 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { DType } from "../core/dtype.ts";
-import { type TensorMap, openSafetensorsModel, writeFileAtomic, writeShardedSafetensors } from "../formats/index.ts";
+import { type TensorMap, type TensorReader, openSafetensorsModel, writeFileAtomic, writeShardedSafetensors } from "../formats/index.ts";
 import type { Tensor } from "../tensor/index.ts";
 import { bertEntry } from "./bert.ts";
 import { gpt2Entry } from "./gpt2.ts";
 import { qwen2Entry } from "./qwen2.ts";
 import { type CausalLM, type CreateOptions, type Model, type ModelConfig, type ModelEntry, ModelError, isCausalLM } from "./types.ts";
-import { assignWeights, readAll } from "./weights.ts";
+import { assignWeights, assignWeightsStreaming, buildQuantization, entryToTensor, quantizeLinears, readAll, withEmptyWeights } from "./weights.ts";
 
 const registry = new Map<string, ModelEntry>();
 
@@ -52,30 +52,48 @@ export function readModelConfig(dir: string): ModelConfig {
   return modelEntry(r.model_type).config(r);
 }
 
-/** A randomly initialised model from a config.json object. */
+/**
+ * A randomly initialised model from a config.json object. With opts.quantize "nf4" every Linear but
+ * lm_head is an NF4Linear (qwen2/llama quantize each layer right after its init; other
+ * architectures after the whole init).
+ */
 export function createModel(config: Record<string, unknown> & { model_type: string }, opts: CreateOptions = {}): Model {
   const entry = modelEntry(config.model_type);
-  return entry.create(entry.config(config), opts);
+  const q = buildQuantization(opts);
+  const model = entry.create(entry.config(config), opts);
+  if (q) quantizeLinears(model, q);
+  return model;
 }
 
 /**
  * Loads a model directory (config.json + model.safetensors or a sharded index). Weights are cast to
  * opts.dtype (default float32). Loading is strict: any missing, unexpected or mis-shaped key throws
  * a StateDictError naming all of them. The model comes back in eval mode (dropout off), as
- * transformers' from_pretrained; createModel's is in training mode.
+ * transformers' from_pretrained; createModel's is in training mode. With opts.quantize "nf4"
+ * (from_pretrained's load_in_4bit) the model is built with empty weights and the tensors are read
+ * one at a time, each Linear quantized as soon as its weight and bias are in.
  */
 export function loadModel(dir: string, opts: CreateOptions = {}): Model {
   const config = readModelConfig(dir);
   const entry = modelEntry(config.model_type);
-  const model = entry.build(config, opts);
+  const q = buildQuantization(opts);
+  const model = q ? withEmptyWeights(() => entry.build(config, opts)) : entry.build(config, opts);
   const reader = openSafetensorsModel(dir);
+  const dtype = opts.dtype ?? "float32";
+  const source = path.basename(reader.path);
   try {
-    const weights = entry.sanitize(readAll(reader), config, model);
-    assignWeights(model, weights, opts.dtype ?? "float32", path.basename(reader.path));
+    if (!q) assignWeights(model, entry.sanitize(readAll(reader), config, model), dtype, source);
+    else if (entry.sanitizesPerTensor) assignWeightsStreaming(model, sanitizedOneByOne(reader, entry, config, model), q, dtype, source);
+    else assignWeightsStreaming(model, entry.sanitize(readAll(reader), config, model), q, dtype, source);
   } finally {
     reader.close();
   }
   return model.eval();
+}
+
+/** The checkpoint's tensors read and sanitized one at a time (for entries that sanitize per tensor). */
+function* sanitizedOneByOne(reader: TensorReader, entry: ModelEntry, config: ModelConfig, model: Model): Generator<[string, Tensor]> {
+  for (const info of reader.tensors) yield* entry.sanitize(new Map([[info.name, entryToTensor(info.name, reader.read(info.name))]]), config, model);
 }
 
 /** loadModel for a decoder-only model; throws when the directory holds another kind. */

@@ -37,6 +37,15 @@ export interface CreateOptions {
   dtype?: DType;
   /** The head to build when config.architectures does not say (e.g. "BertForSequenceClassification"). */
   architecture?: string;
+  /**
+   * "nf4": store every Linear but the output layer (lm_head) as a 4-bit NF4Linear with
+   * double-quantized absmax, as transformers' `load_in_4bit=True, bnb_4bit_quant_type="nf4"`. Each
+   * layer is quantized right after its weight is initialised or read, so the full-precision model
+   * never exists at once. Compute runs in `dtype`; embeddings, norms, biases and lm_head stay in it.
+   */
+  quantize?: "nf4";
+  /** NF4 block size with quantize (bnb_4bit_blocksize; default 64). */
+  quantBlockSize?: number;
 }
 
 /** How the registry builds and loads one model_type. */
@@ -49,6 +58,11 @@ export interface ModelEntry {
   create(config: ModelConfig, opts: CreateOptions): Model;
   /** HF checkpoint tensors → this module's keys and layouts (tied weights, transposes, renames). */
   sanitize(weights: Map<string, Tensor>, config: ModelConfig, model: Model): Map<string, Tensor>;
+  /**
+   * True when sanitize maps every tensor on its own (no output depends on another input key), so a
+   * loader may feed it one tensor at a time and never hold the whole checkpoint (quantized loads).
+   */
+  sanitizesPerTensor?: boolean;
   /** The inverse of sanitize for saving: module state → HF checkpoint keys and layouts. */
   toCheckpoint?(state: Map<string, Tensor>, config: ModelConfig): Map<string, Tensor>;
 }
@@ -59,6 +73,17 @@ export interface ForwardOptions {
   attentionMask?: Tensor;
   /** int32 [B, T] (or [T]). Default: past length + arange(T), or from attentionMask. */
   positionIds?: Tensor;
+  /**
+   * false: logits stay in the compute dtype (bfloat16 models: bfloat16 [B, T, V]) instead of being
+   * upcast to float32 — for losses that upcast inside, as causalLMLoss does (HF's loss upcasts the
+   * same way). Saves the float32 [B, T, V] copy; a model may ignore it and return float32. Default true.
+   */
+  upcastLogits?: boolean;
+  /**
+   * Run a no-grad decode step (a few new positions, a preallocated cache) as one fused kernel per
+   * layer where the model has one (default true); false runs every op separately, as training does.
+   */
+  fused?: boolean;
 }
 
 /** A decoder-only language model (module paths = HF checkpoint keys). */
@@ -120,12 +145,48 @@ export class KVCache {
     if (S + Tn > this.capacity) {
       throw new ModelError(`KVCache.append: ${S} cached + ${Tn} new positions exceed the capacity of ${this.capacity}`);
     }
+    const [kb, vb] = this.buffers(layer, k.dtype);
+    noGrad(() => {
+      kb.slice(2, S, S + Tn).copy_(k);
+      vb.slice(2, S, S + Tn).copy_(v);
+    });
+    this.filled[layer] = S + Tn;
+    return [kb.slice(2, 0, S + Tn), vb.slice(2, 0, S + Tn)];
+  }
+
+  /**
+   * For a fused decode step that writes its keys and values itself (Backend.decoderLayer): the
+   * layer's preallocated buffers [B, Hkv, capacity, D] in `dtype` and the positions already filled;
+   * the caller writes positions past .. past + Tn - 1, then calls commit(layer, Tn). Null when the
+   * cache has no capacity, Tn positions do not fit, or the layer holds another dtype: append instead.
+   */
+  slots(layer: number, Tn: number, dtype: DType): { k: Tensor; v: Tensor; past: number } | null {
+    if (layer < 0 || layer >= this.numLayers) throw new ModelError(`KVCache.slots: layer ${layer} out of range for ${this.numLayers} layers`);
+    const past = this.layerLength(layer);
+    if (this.capacity === undefined || past + Tn > this.capacity) return null;
+    const held = this.keys[layer];
+    if (held && held.dtype !== dtype) return null;
+    const [k, v] = this.buffers(layer, dtype);
+    return { k, v, past };
+  }
+
+  /** Records Tn positions written into the buffers slots() returned. */
+  commit(layer: number, Tn: number): void {
+    if (this.capacity === undefined || this.filled[layer]! + Tn > this.capacity) {
+      throw new ModelError(`KVCache.commit: ${this.layerLength(layer)} cached + ${Tn} new positions exceed the capacity of ${this.capacity ?? "an unbounded cache"}`);
+    }
+    this.filled[layer] = this.filled[layer]! + Tn;
+  }
+
+  /** A layer's preallocated buffers, allocated on first use (keeping what an append under autograd concatenated). */
+  private buffers(layer: number, dtype: DType): [Tensor, Tensor] {
     const prevK = this.keys[layer];
     if (!prevK || prevK.shape[2] !== this.capacity) {
       // First append, or the layer grew by concatenation (an append under autograd): (re)allocate.
-      const shape = [this.batch, this.numKvHeads, this.capacity, this.headDim];
-      const kb = Tensor.empty(shape, k.dtype);
-      const vb = Tensor.empty(shape, v.dtype);
+      const S = this.filled[layer]!;
+      const shape = [this.batch, this.numKvHeads, this.capacity!, this.headDim];
+      const kb = Tensor.empty(shape, dtype);
+      const vb = Tensor.empty(shape, dtype);
       const prevV = this.values[layer];
       if (prevK && prevV && S > 0) {
         noGrad(() => {
@@ -136,14 +197,7 @@ export class KVCache {
       this.keys[layer] = kb;
       this.values[layer] = vb;
     }
-    const kb = this.keys[layer]!;
-    const vb = this.values[layer]!;
-    noGrad(() => {
-      kb.slice(2, S, S + Tn).copy_(k);
-      vb.slice(2, S, S + Tn).copy_(v);
-    });
-    this.filled[layer] = S + Tn;
-    return [kb.slice(2, 0, S + Tn), vb.slice(2, 0, S + Tn)];
+    return [this.keys[layer]!, this.values[layer]!];
   }
 
   private appendCat(layer: number, k: Tensor, v: Tensor): [Tensor, Tensor] {
@@ -253,7 +307,8 @@ export function positionIdsOf(op: string, B: number, Tn: number, past: number, k
 
 /**
  * HF's causal-LM loss: logits [B, T, V] at position t predict labels[t + 1]; labels -100 are
- * ignored; mean over the predicted tokens, computed in float32.
+ * ignored; mean over the predicted tokens, computed in float32 (bfloat16 logits are read as they are
+ * and upcast inside the kernel; the gradient comes back bfloat16).
  */
 export function causalLMLoss(logits: Tensor, labels: Tensor, ignoreIndex = -100): Tensor {
   if (logits.ndim !== 3 || labels.ndim !== 2 || labels.shape[0] !== logits.shape[0] || labels.shape[1] !== logits.shape[1]) {
@@ -263,10 +318,15 @@ export function causalLMLoss(logits: Tensor, labels: Tensor, ignoreIndex = -100)
   const src = labels.to("int32").data() as Int32Array;
   const shifted = new Int32Array(B * Tn).fill(ignoreIndex);
   for (let b = 0; b < B; b++) for (let t = 0; t + 1 < Tn; t++) shifted[b * Tn + t] = src[b * Tn + t + 1]!;
-  return T.crossEntropy(logits.to("float32"), T.fromArray(shifted, [B, Tn]), { ignoreIndex });
+  return T.crossEntropy(lossInput(logits), T.fromArray(shifted, [B, Tn]), { ignoreIndex });
+}
+
+/** bfloat16 logits go to crossEntropy as they are (its kernels compute in float32); others upcast to float32. */
+function lossInput(logits: Tensor): Tensor {
+  return logits.dtype === "bfloat16" ? logits : logits.to("float32");
 }
 
 /** Cross-entropy over [..., V] logits with labels -100 ignored (no shift): masked-LM and token losses. */
 export function maskedLMLoss(logits: Tensor, labels: Tensor, ignoreIndex = -100): Tensor {
-  return T.crossEntropy(logits.to("float32"), labels.to("int32"), { ignoreIndex });
+  return T.crossEntropy(lossInput(logits), labels.to("int32"), { ignoreIndex });
 }

@@ -5,3 +5,4 @@ export { qmatmul } from "./qmatmul.ts";
 export { QuantizedLinear } from "./QuantizedLinear.ts";
 export { quantizeModel, type QuantizeOptions, type QuantizeReport } from "./quantizeModel.ts";
 export { dequantizeNF4Tensor, nf4Absmax, nf4Matmul } from "./nf4Matmul.ts";
+export { NF4Linear, type NF4LinearOptions, isNF4Target } from "./NF4Linear.ts";

@@ -59,6 +59,13 @@ export function needsGrad(...inputs: (Tensor | null | undefined)[]): boolean {
   return false;
 }
 
+/** The `saved` of a node whose backward has run (its inputs and saved tensors are dropped). */
+const FREED: Record<string, unknown> = Object.freeze({});
+
+function freeNode(t: Tensor): void {
+  if (t.node) t.node = { op: t.node.op, inputs: [], saved: FREED };
+}
+
 /** Attaches a node to `out` when any input requires grad. Returns out. */
 export function record(op: string, inputs: (Tensor | null)[], out: Tensor, saved: Record<string, unknown> = {}): Tensor {
   if (!needsGrad(...inputs)) return out;
@@ -103,6 +110,12 @@ export function backward(root: Tensor, grad: Tensor | undefined, ones: (like: Te
       }
       visited.add(t);
     }
+    if (i === 0 && t.node?.saved === FREED) {
+      throw new AutogradError(
+        t.node.op,
+        "trying to backward through the graph a second time: the first backward freed its saved tensors (compute the loss again)",
+      );
+    }
     const inputs = t.node?.inputs ?? [];
     if (i < inputs.length) {
       top[1] = i + 1;
@@ -114,6 +127,7 @@ export function backward(root: Tensor, grad: Tensor | undefined, ones: (like: Te
     }
   }
 
+  visited.clear();
   const grads = new Map<Tensor, Tensor>();
   grads.set(root, grad);
   const prev = gradEnabled;
@@ -121,8 +135,15 @@ export function backward(root: Tensor, grad: Tensor | undefined, ones: (like: Te
   try {
     for (let idx = order.length - 1; idx >= 0; idx--) {
       const t = order[idx]!;
+      // As PyTorch (retain_graph=False), the graph is freed as the backward walks it: each node
+      // drops its inputs and saved tensors once used, so activations are garbage as soon as
+      // possible, even while the caller still holds the loss.
+      (order as (Tensor | null)[])[idx] = null;
       const g = grads.get(t);
-      if (!g) continue;
+      if (!g) {
+        freeNode(t);
+        continue;
+      }
       grads.delete(t);
       if (!t.node || t.retainsGrad) {
         t.grad = t.grad ? add(t.grad, g) : g.dtype === t.dtype ? g : g.to(t.dtype);
@@ -142,6 +163,7 @@ export function backward(root: Tensor, grad: Tensor | undefined, ones: (like: Te
         const existing = grads.get(inp);
         grads.set(inp, existing ? add(existing, gi) : gi);
       });
+      freeNode(t);
     }
   } finally {
     gradEnabled = prev;

@@ -1,12 +1,13 @@
 /**
  * Fused neural-network primitives over the backend's kernels: cross-entropy, RMSNorm, LayerNorm,
- * RoPE, embedding lookup and scaled dot-product attention. Each records one autograd node.
+ * RoPE, embedding lookup, scaled dot-product attention and a linear layer over a frozen weight made
+ * on demand. Each records one autograd node.
  */
 import { type DType, isFloat } from "../core/dtype.ts";
 import { DTypeError, ShapeError, fmtShape } from "../core/errors.ts";
-import { record } from "./autograd.ts";
+import { noGrad, record } from "./autograd.ts";
 import { Tensor } from "./Tensor.ts";
-import { backend, cast, contiguous, div, mul, silu, sum } from "./ops.ts";
+import { backend, cast, contiguous, div, matmul, mul, silu, sum } from "./ops.ts";
 
 /** Saved statistics are float64 when computing in float64 (reference gradchecks), else float32. */
 export function statArray(dtype: DType, n: number): Float32Array {
@@ -105,7 +106,7 @@ export function rmsNorm(x: Tensor, weight: Tensor | null, eps = 1e-6): Tensor {
   const xc = floatInput("rmsNorm", x);
   const w = weight ? contiguous(weight.dtype === xc.dtype ? weight : cast(weight, xc.dtype)) : null;
   const N = xc.numel / C;
-  const out = Tensor.empty(xc.shape, xc.dtype);
+  const out = Tensor.uninit(xc.shape, xc.dtype);
   const rstd = statArray(xc.dtype, N);
   backend().rmsnorm(xc.storage, w ? w.storage : null, out.storage, rstd, xc.dtype, N, C, eps);
   return record("rmsnorm", [xc, w], out, { rstd, N, C });
@@ -156,7 +157,7 @@ export function rope(x: Tensor, positions: Tensor | number[], opts: RopeOptions 
   else throw new ShapeError("rope", `positions of shape ${fmtShape(posTensor.shape)} match neither [T=${T}] nor [B=${B}, T=${T}]`);
   const xc = floatInput("rope", x);
   const args = { B, T, H, D, rotaryDim, theta: opts.theta ?? 10000, style: opts.style ?? "half", inverse: false } as const;
-  const out = Tensor.empty(xc.shape, xc.dtype);
+  const out = Tensor.uninit(xc.shape, xc.dtype);
   backend().rope(xc.storage, out.storage, xc.dtype, pos, args);
   return record("rope", [xc], out, { pos, args });
 }
@@ -167,9 +168,20 @@ export function embedding(ids: Tensor, weight: Tensor): Tensor {
   const [V, C] = weight.shape as [number, number];
   const idArr = idsOf("embedding", ids);
   const w = floatInput("embedding", weight);
-  const out = Tensor.empty([...ids.shape, C], w.dtype);
+  const out = Tensor.uninit([...ids.shape, C], w.dtype);
   backend().embedding(w.storage, idArr, out.storage, w.dtype, idArr.length, V, C);
   return record("embedding", [w], out, { ids: idArr, V, C });
+}
+
+/**
+ * x [..., K] @ W^T for a frozen weight W [N, K] that `weight()` makes on demand (e.g. dequantizes a
+ * 4-bit weight) → [..., N]. W is made for the forward and dropped; the backward makes it again for
+ * dx = g W, so the graph never holds the full-precision weight (bitsandbytes' MatMul4Bit). W gets
+ * no gradient. `weight()` must return the same values each call.
+ */
+export function frozenLinear(x: Tensor, weight: () => Tensor): Tensor {
+  const out = noGrad(() => matmul(x, weight().T));
+  return record("frozen_linear", [x], out, { weight });
 }
 
 export interface AttentionOptions {
@@ -210,7 +222,7 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts:
   const kc = floatInput("attention", k);
   const vc = floatInput("attention", v);
   const args = { B, Hq, Hkv, T, S, D, scale: opts.scale ?? 1 / Math.sqrt(D), causal: opts.causal ?? false, keyMask };
-  const out = Tensor.empty(qc.shape, dt);
+  const out = Tensor.uninit(qc.shape, dt);
   const lse = statArray(dt, B * Hq * T);
   backend().attention(qc.storage, kc.storage, vc.storage, out.storage, lse, dt, args);
   return record("attention", [qc, kc, vc], out, { lse, args });

@@ -129,6 +129,7 @@ const rules: Record<string, GradRule> = {
   },
 
   // fused nn primitives
+  frozen_linear: (n, g) => [sumToShape(matmul(g, (n.saved["weight"] as () => Tensor)()), input(n, 0).shape)],
   softmax: (n, g, out) => {
     const { log: isLog, N, C } = n.saved as { log: boolean; N: number; C: number };
     const gc = contiguous(g.dtype === out.dtype ? g : cast(g, out.dtype));
@@ -158,7 +159,7 @@ const rules: Record<string, GradRule> = {
     const w = n.inputs[1] ?? null;
     const s = n.saved as { rstd: Float32Array; N: number; C: number };
     const gc = contiguous(g.dtype === x.dtype ? g : cast(g, x.dtype));
-    const gx = Tensor.empty(x.shape, x.dtype);
+    const gx = Tensor.uninit(x.shape, x.dtype);
     const gw = w && w.requiresGrad ? Tensor.empty(w.shape, w.dtype) : null;
     backend().rmsnormBackward(x.storage, w ? w.storage : null, s.rstd, gc.data(), gx.storage, gw ? gw.storage : null, x.dtype, s.N, s.C);
     return [gx, gw];
@@ -191,7 +192,7 @@ const rules: Record<string, GradRule> = {
     const x = input(n, 0);
     const s = n.saved as { pos: Int32Array; args: { B: number; T: number; H: number; D: number; rotaryDim: number; theta: number; style: "half" | "interleaved" } };
     const gc = contiguous(g.dtype === x.dtype ? g : cast(g, x.dtype));
-    const gx = Tensor.empty(x.shape, x.dtype);
+    const gx = Tensor.uninit(x.shape, x.dtype);
     backend().rope(gc.data(), gx.storage, x.dtype, s.pos, { ...s.args, inverse: true });
     return [gx];
   },

@@ -67,6 +67,7 @@ export {
 export {
   crossEntropy,
   embedding,
+  frozenLinear,
   layerNorm,
   rmsNorm,
   rope,

@@ -77,6 +77,13 @@ export function freezeBottomLayers(model: Module, n: number): void {
   });
 }
 
+/** loadCausalLM options of a QLoRA base: NF4, with the adapter options' bnb_4bit_blocksize (checked again by applyPeft). */
+function qloraLoadOptions(peft: Record<string, unknown>): { quantize: "nf4"; quantBlockSize?: number } {
+  const bs = peft["bnb_4bit_blocksize"];
+  const n = Number(bs);
+  return bs === undefined || !Number.isInteger(n) || n <= 0 || n % 2 ? { quantize: "nf4" } : { quantize: "nf4", quantBlockSize: n };
+}
+
 function readRecords(file: string, limit?: number): SftRecord[] {
   const rows = readSftRecords(file);
   return limit !== undefined ? rows.slice(0, limit) : rows;
@@ -98,7 +105,8 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   const va = valFile ? buildSftSamples(tok, readRecords(valFile, o.maxValSamples), enc) : null;
   if (tr.samples.length === 0) throw new TrainError(`${trainFile}: no usable samples (${tr.stats.dropped} dropped by --max-length ${maxLength})`);
 
-  const base = loadCausalLM(o.base, { dtype: o.dtype });
+  // QLoRA loads the base as load_in_4bit does: each Linear quantized to NF4 as it is read.
+  const base = loadCausalLM(o.base, { dtype: o.dtype, ...(method === "qlora" ? qloraLoadOptions(o.peft ?? {}) : {}) });
   let model: CausalLM = base;
   let peft: PeftModel | null = null;
   let weights: CheckpointWeights | undefined;

@@ -39,7 +39,7 @@ function maskInfo(batch: LMBatch): { inputTokens: number; mask?: Tensor } {
 /** Next-token loss: logits at t predict labels[t + 1]; the mean is over labels that are not -100. */
 export function causalLMLossFn(model: ForwardModel, batch: LMBatch): LossOutput {
   const { inputTokens, mask } = maskInfo(batch);
-  const logits = model.forward(batch.inputIds, mask ? { attentionMask: mask } : {});
+  const logits = model.forward(batch.inputIds, { upcastLogits: false, ...(mask ? { attentionMask: mask } : {}) });
   const [B, T] = batch.labels.shape as [number, number];
   const l = batch.labels.to("int32").data() as Int32Array;
   let nTokens = 0;

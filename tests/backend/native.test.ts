@@ -336,6 +336,7 @@ describe("native backend vs reference", { skip }, () => {
       { B: 2, Hq: 2, Hkv: 2, T: 9, S: 5, D: 64, causal: true, mask: false }, // first rows see no key
       { B: 2, Hq: 4, Hkv: 1, T: 6, S: 11, D: 16, causal: false, mask: true }, // batch 1 fully masked
       { B: 1, Hq: 2, Hkv: 1, T: 150, S: 150, D: 64, causal: true, mask: false }, // several key blocks
+      { B: 1, Hq: 2, Hkv: 1, T: 70, S: 70, D: 128, causal: true, mask: true }, // head rows wider than 4 vectors
       { B: 1, Hq: 1, Hkv: 1, T: 1, S: 1, D: 1, causal: false, mask: false },
     ];
     for (const dtype of FLOATS) {

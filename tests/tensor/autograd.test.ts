@@ -80,6 +80,8 @@ test("matmul: 2-D, batched, broadcast, transposed views, vectors", () => {
   check("matmul", "broadcast batch dims", T.matmul, [f64([2, 1, 3, 4]), f64([3, 4, 2])]);
   check("matmul", "transposed views", (a, b) => T.matmul(a.transpose(0, 1), b.T), [f64([4, 3]), f64([5, 4])]);
   check("matmul", "vector @ matrix", T.matmul, [f64([4]), f64([4, 3])]);
+  const w = f64([5, 4]);
+  check("frozen_linear", "frozen weight made on demand", (x) => T.frozenLinear(x, () => w), [f64([2, 3, 4])]);
 });
 
 test("softmax, log-softmax and cross-entropy", () => {
@@ -123,6 +125,21 @@ test("gradient accumulation, shared inputs and noGrad", () => {
   const z = T.noGrad(() => T.mul(x, 2));
   assert.equal(z.requiresGrad, false);
   assert.equal(z.node, null);
+});
+
+test("backward frees the graph as it goes (retain_graph=False): a second backward is an error, a new graph is not", () => {
+  const x = T.tensor([1, 2, 3], { dtype: "float64", requiresGrad: true });
+  const h = T.mul(x, x);
+  const y = T.sum(T.exp(h));
+  y.backward();
+  assert.deepEqual(h.node!.inputs, [], "intermediate nodes drop their inputs");
+  assert.deepEqual(y.node!.inputs, []);
+  const g = x.grad!.toArray();
+  assert.throws(() => y.backward(), /sum: trying to backward through the graph a second time/);
+  assert.throws(() => T.add(h, 1).sum().backward(), /backward through the graph a second time/, "a freed intermediate reused in a new graph");
+  assert.deepEqual(x.grad!.toArray(), g, "the failed calls add nothing");
+  T.sum(T.exp(T.mul(x, x))).backward();
+  assert.deepEqual(x.grad!.toArray(), g.map((v) => 2 * v), "a recomputed graph accumulates as usual");
 });
 
 test("bad backward calls name the op and shapes", () => {

@@ -172,3 +172,15 @@ test("PEFT (lora) through graft train's path: adapter out, loadable with loadPef
   const ids = T.tensor([[1, 2, 3]], { dtype: "int32" });
   assert.deepEqual(m.forward(ids).shape, [1, 3, 151936]);
 });
+
+test("QLoRA through graft train's path: the base loads as NF4 (load_in_4bit), the LoRA adapter trains and is saved", async () => {
+  const peft = { r: 4, lora_alpha: 8, target_modules: ["q_proj", "v_proj"] };
+  const common = { base: baseDir, data: dataDir, peft, maxLength: 64, batchSize: 2, maxSteps: 2, lr: 1e-2, maxTrainSamples: 8, maxValSamples: 4, progress: "off" as const };
+  const q = await finetune({ ...common, outDir: path.join(tmp, "sft-qlora"), method: "qlora" });
+  const l = await finetune({ ...common, outDir: path.join(tmp, "sft-lora-ref"), method: "lora" });
+  assert.equal(q.trainableParameters, l.trainableParameters, "the same adapter as LoRA");
+  // The 7 projections of each of the 2 layers hold NF4 codes, not float parameters.
+  const projWeights = 2 * (16 * 16 + 2 * 16 * 8 + 16 * 16 + 3 * 16 * 32);
+  assert.equal(l.totalParameters - q.totalParameters, projWeights);
+  assert.ok(fs.existsSync(path.join(tmp, "sft-qlora", "adapter_model.safetensors")));
+});

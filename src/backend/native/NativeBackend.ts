@@ -5,7 +5,23 @@
  * throws "<op>: ..." errors, so a wrong size never reads or writes out of bounds.
  */
 import type { DType, Storage } from "../../core/dtype.ts";
-import type { AdamWArgs, AttentionArgs, Backend, BinaryOp, GemmArgs, Nf4Args, QMatmulArgs, ReduceOp, RopeArgs, UnaryOp, View } from "../Backend.ts";
+import type {
+  AdamWArgs,
+  AttentionArgs,
+  Backend,
+  BinaryOp,
+  DecodeProjection,
+  DecoderLayerArgs,
+  DecoderLayerWeights,
+  GemmArgs,
+  Nf4Args,
+  QMatmulArgs,
+  ReduceOp,
+  RopeArgs,
+  UnaryOp,
+  View,
+} from "../Backend.ts";
+import { composeDecoderLayer } from "../decoderLayer.ts";
 import { ReferenceBackend } from "../reference/ReferenceBackend.ts";
 import { type Addon, loadAddon } from "./addon.ts";
 import { nativeGemm } from "./gemm.ts";
@@ -46,6 +62,13 @@ const BINARY_CODES: Record<BinaryOp, number> = {
   ge: 12,
 };
 const REDUCE_CODES: Record<ReduceOp, number> = { sum: 0, mean: 1, max: 2, min: 3, argmax: 4, argmin: 5 };
+
+/**
+ * Query rows per head up to which attention runs the decode kernel (native/ops_k_decode.h: the rows
+ * of all query heads sharing a kv head against its keys, threads over kv heads) instead of the flash
+ * kernel, built for training shapes, whose per-head layout and tiling cost more than a decode step's work.
+ */
+export const DECODE_ATTENTION_MAX_T = 4;
 
 /** The add-on's dtype code for a float kernel dtype whose storage matches, else null. */
 function floatCode(dtype: DType, ...storages: (Storage | null)[]): number | null {
@@ -314,7 +337,8 @@ export class NativeBackend implements Backend {
     const c = floatCode(dtype, q, k, v, out);
     if (c === null || !isF32(lse)) return this.ref.attention(q, k, v, out, lse, dtype, args);
     const { B, Hq, Hkv, T, S, D, scale, causal } = args;
-    this.addon.attention(q, k, v, out, lse, c, B, Hq, Hkv, T, S, D, scale, causal, args.keyMask ?? null);
+    const kernel = T <= DECODE_ATTENTION_MAX_T && this.addon["decodeAttention"] ? "decodeAttention" : "attention";
+    this.addon[kernel]!(q, k, v, out, lse, c, B, Hq, Hkv, T, S, D, scale, causal, args.keyMask ?? null);
   }
 
   attentionBackward(
@@ -352,5 +376,16 @@ export class NativeBackend implements Backend {
 
   nf4Dequantize(packed: Uint8Array, absmax: Float32Array, blockSize: number, n: number, out: Storage, outDtype: DType): void {
     if (!tryNativeNf4Dequantize(this.addon, packed, absmax, blockSize, n, out, outDtype)) this.ref.nf4Dequantize(packed, absmax, blockSize, n, out, outDtype);
+  }
+
+  decoderLayer(h: Storage, dtype: DType, w: DecoderLayerWeights, kCache: Storage, vCache: Storage, args: DecoderLayerArgs): void {
+    const c = floatCode(dtype, h, kCache, vCache, w.inputNorm, w.postNorm);
+    const projs = [w.q, w.k, w.v, w.o, w.gate, w.up, w.down];
+    const fits = (p: DecodeProjection) => floatCode(dtype, p.bias) !== null && (p.kind === "quant" || floatCode(dtype, p.weight) !== null);
+    // An add-on without the fused layer, or dtypes it does not take: the same ops one by one.
+    if (c === null || !this.addon["decoderLayer"] || !projs.every(fits)) return composeDecoderLayer(this, h, dtype, w, kCache, vCache, args);
+    const { B, T, C, F, Hq, Hkv, D, past, capacity, eps, theta, positions, keyMask } = args;
+    const flat = projs.flatMap((p) => (p.kind === "float" ? [c, p.weight, null, p.bias] : [p.type === "q8_0" ? 2 : 3, p.qs, p.scales, p.bias]));
+    this.addon["decoderLayer"](h, c, [B, T, C, F, Hq, Hkv, D, past, capacity], eps, theta, positions, keyMask, kCache, vCache, w.inputNorm, w.postNorm, ...flat);
   }
 }

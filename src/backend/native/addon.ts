@@ -7,7 +7,7 @@ import { GraftError } from "../../core/errors.ts";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Addon = Record<string, (...args: any[]) => any> & {
-  info(): { isa: string; threads: number };
+  info(): { isa: string; threads: number; mallocReuse?: boolean };
   setThreads(n: number): void;
 };
 

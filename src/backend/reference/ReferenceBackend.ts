@@ -6,7 +6,22 @@
  * Each op family lives in its own file; this class only routes.
  */
 import type { DType, Storage } from "../../core/dtype.ts";
-import type { AdamWArgs, AttentionArgs, Backend, BinaryOp, GemmArgs, Nf4Args, QMatmulArgs, ReduceOp, RopeArgs, UnaryOp, View } from "../Backend.ts";
+import type {
+  AdamWArgs,
+  AttentionArgs,
+  Backend,
+  BinaryOp,
+  DecoderLayerArgs,
+  DecoderLayerWeights,
+  GemmArgs,
+  Nf4Args,
+  QMatmulArgs,
+  ReduceOp,
+  RopeArgs,
+  UnaryOp,
+  View,
+} from "../Backend.ts";
+import { composeDecoderLayer } from "../decoderLayer.ts";
 import { adamw } from "./adamw.ts";
 import { attention, attentionBackward } from "./attention.ts";
 import { copy, fill, unary, unaryBackward, binary, where } from "./elementwise.ts";
@@ -196,5 +211,9 @@ export class ReferenceBackend implements Backend {
 
   nf4Dequantize(packed: Uint8Array, absmax: Float32Array, blockSize: number, n: number, out: Storage, outDtype: DType): void {
     nf4Dequantize(packed, absmax, blockSize, n, out, outDtype);
+  }
+
+  decoderLayer(h: Storage, dtype: DType, w: DecoderLayerWeights, kCache: Storage, vCache: Storage, args: DecoderLayerArgs): void {
+    composeDecoderLayer(this, h, dtype, w, kCache, vCache, args);
   }
 }
