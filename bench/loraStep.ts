@@ -6,6 +6,7 @@
  *   node --import tsx bench/loraStep.ts [--batches 1,4] [--seq 256] [--steps 3] [--methods lora,qlora] [--no-torch]
  */
 import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import "../src/backend/index.ts";
@@ -35,6 +36,21 @@ interface StepResult extends StepConfig {
 
 const LORA = { r: 8, lora_alpha: 16, lora_dropout: 0, target_modules: ["q_proj", "v_proj"] };
 
+/**
+ * This process's peak RSS, MB: the high-water mark of its own address space (/proc/self/status VmHWM).
+ * getrusage's maxRSS is no good in a child: Linux carries it over from the forking parent across exec,
+ * so a parent that holds gigabytes (e.g. the decode bench before it in `npm run bench`) shows through.
+ */
+function peakRssMB(): number {
+  try {
+    const m = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync("/proc/self/status", "utf8"));
+    if (m) return Number(m[1]) / 1024;
+  } catch {
+    // not Linux: fall back to getrusage
+  }
+  return process.resourceUsage().maxRSS / 1024;
+}
+
 /** QLoRA's target: the peak RSS of a bfloat16 Qwen2.5-0.5B QLoRA step (issue #8), in MB. */
 const QLORA_RSS_TARGET_MB = 1536;
 
@@ -61,7 +77,7 @@ function runStep(c: StepConfig): StepResult {
   }
   times.sort((a, b) => a - b);
   const ms = times[times.length >> 1]!;
-  return { ...c, msPerStep: ms, tokensPerS: (c.batch * c.seq) / (ms / 1000), peakRssMB: process.resourceUsage().maxRSS / 1024, loss };
+  return { ...c, msPerStep: ms, tokensPerS: (c.batch * c.seq) / (ms / 1000), peakRssMB: peakRssMB(), loss };
 }
 
 function child(c: StepConfig): StepResult | string {

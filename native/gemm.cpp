@@ -196,6 +196,8 @@ void storeBf16Rows(const KernelSet& ks, const Problem& p, int64_t bi, int64_t jc
     for (int64_t j = 0; j < nc; j++) cb[i * p.ldc + j] = f32ToBf16(f[i * ldf + j]);
 }
 
+constexpr int64_t kDirectMaxRows = 512;
+
 // Packs rows [ic, ic + mc) of A at depth [pc, pc + kc) for macroKernel, or, where the kernel set reads
 // A in place (AMX: A not transposed, whole 32-deep blocks, alpha = 1 and beta 0 or 1), only the rows
 // past the last whole panel. Reading A in place saves a copy of A per column block, which for a wide A
@@ -203,9 +205,13 @@ void storeBf16Rows(const KernelSet& ks, const Problem& p, int64_t bi, int64_t jc
 DirectA packAOrDirect(const KernelSet& ks, const Problem& p, const Operands& op, int64_t ic, int64_t pc, int64_t mc, int64_t kc,
                       char* packA) {
   DirectA d;
-  if (ks.microDirect && op.aSp == 1 && kc % ks.kpack == 0 && p.alpha == 1.0f && (p.beta == 0.0f || p.beta == 1.0f)) {
+  // Rows 2 KiB apart (or a multiple) fall into one or two L1 sets, and 32 of them thrash it; a tall A
+  // gains little (its packing is spread over many columns), so those are packed as before.
+  const int64_t ldaBytes = op.aSi * op.bytes;
+  if (ks.microDirect && op.aSp == 1 && kc % ks.kpack == 0 && p.alpha == 1.0f && (p.beta == 0.0f || p.beta == 1.0f) &&
+      ldaBytes % 2048 != 0 && p.m <= kDirectMaxRows) {
     d.a = op.aAt(ic, pc);
-    d.ldaBytes = op.aSi * op.bytes;
+    d.ldaBytes = ldaBytes;
     d.rows = mc / ks.mr * ks.mr;
   }
   if (d.rows < mc) ks.packA(op.aAt(ic + d.rows, pc), op.aSi, op.aSp, mc - d.rows, kc, ks.mr, packA);
@@ -448,13 +454,15 @@ void computeTransposed(const KernelSet& ks, const Problem& p) {
 constexpr int64_t kDirectNc = 256;
 constexpr int64_t kDirectKc = 512;
 
-// Each column block reads all of A again: fine while A stays in L3 (or there is one block). A wide A
-// (the logits gradient [T, 151936] times the embedding) goes to computeShared, which reads it once.
-constexpr int64_t kDirectMaxRereadBytes = 8 << 20;
+// Each column block reads all of A again: fine while A is a few MiB (or there is one block); [256, 4864]
+// ran 10% faster here than on computeShared, [512, 4864] 19% slower. A larger A (or the logits gradient
+// [T, 151936] times the embedding) goes to computeShared, which reads it once per wide column block.
+constexpr int64_t kDirectMaxRereadBytes = 4 << 20;
 
 bool directApplies(const KernelSet& ks, const Problem& p) {
   return ks.microDirect && p.ab == DType::BF16 && !p.transA && p.k > 0 && p.k % ks.kpack == 0 && p.alpha == 1.0f &&
-         (p.beta == 0.0f || p.beta == 1.0f) && (p.n <= kDirectNc || p.m * p.k * 2 <= kDirectMaxRereadBytes);
+         (p.beta == 0.0f || p.beta == 1.0f) && p.m <= kDirectMaxRows && (p.lda * 2) % 2048 != 0 &&
+         (p.n <= kDirectNc || p.m * p.k * 2 <= kDirectMaxRereadBytes);
 }
 
 void computeColumns(KernelSet ks, const Problem& p) {
