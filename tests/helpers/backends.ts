@@ -6,6 +6,19 @@ import assert from "node:assert/strict";
 import { type DType, type Storage, bf16ToF32, f32ToBf16 } from "../../src/core/dtype.ts";
 import type { Backend, View } from "../../src/backend/Backend.ts";
 import { Generator } from "../../src/core/rng.ts";
+import { getBackend, listBackends } from "../../src/backend/registry.ts";
+
+/** The registered backends that load here (native is absent when the add-on is not built). */
+export function availableBackends(): string[] {
+  return listBackends().filter((name) => {
+    try {
+      getBackend(name);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
 
 export interface Tolerance {
   rtol: number;

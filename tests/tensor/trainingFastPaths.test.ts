@@ -8,19 +8,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import "../../src/backend/index.ts";
-import { getBackend, listBackends, setDefaultBackend } from "../../src/backend/registry.ts";
+import { getBackend, setDefaultBackend } from "../../src/backend/registry.ts";
+import { availableBackends } from "../helpers/backends.ts";
 import type { Storage } from "../../src/core/dtype.ts";
 import { Generator } from "../../src/core/rng.ts";
 import * as T from "../../src/tensor/index.ts";
 
-const backends = listBackends().filter((name) => {
-  try {
-    getBackend(name);
-    return true;
-  } catch {
-    return false;
-  }
-});
+const backends = availableBackends();
 
 for (const name of backends) {
   test(`${name}: CE of bf16 logits .to("float32") equals CE of a detached float32 copy, loss and grad`, () => {

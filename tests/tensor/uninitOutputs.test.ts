@@ -7,19 +7,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import "../../src/backend/index.ts";
-import { getBackend, listBackends, setDefaultBackend } from "../../src/backend/registry.ts";
+import { setDefaultBackend } from "../../src/backend/registry.ts";
+import { availableBackends } from "../helpers/backends.ts";
 import type { DType } from "../../src/core/dtype.ts";
 import { Generator } from "../../src/core/rng.ts";
 import * as T from "../../src/tensor/index.ts";
 
-const backends = listBackends().filter((name) => {
-  try {
-    getBackend(name);
-    return true;
-  } catch {
-    return false;
-  }
-});
+const backends = availableBackends();
 
 /** Outputs and input gradients of f over fresh leaves (copies of `inputs`). */
 function run(f: (...xs: T.Tensor[]) => T.Tensor, inputs: T.Tensor[]): number[][] {
