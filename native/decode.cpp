@@ -58,26 +58,12 @@ void attend(const void* q, const void* k, const void* v, void* out, float* lse, 
 napi_value DecodeAttention(napi_env env, napi_callback_info info) {
   Args a(env, info, "attention", 15);  // errors name the Backend op the caller ran
   const DT dt = dtArg(a, 5);
-  AttnShape s{a.integer(6), a.integer(7), a.integer(8), a.integer(9), a.integer(10), a.integer(11),
-              static_cast<float>(a.number(12)), a.boolean(13), nullptr};
-  if (!nonNegative(a, {{"B", s.B}, {"Hq", s.Hq}, {"Hkv", s.Hkv}, {"T", s.T}, {"S", s.S}, {"D", s.D}})) return undefinedValue(env);
-  if (a.ok() && (s.Hkv == 0 || s.Hq % s.Hkv != 0))
-    a.fail("Hq " + std::to_string(s.Hq) + " is not a multiple of Hkv " + std::to_string(s.Hkv));
-  const int64_t nq = s.B * s.Hq * s.T * s.D, nk = s.B * s.Hkv * s.S * s.D;
-  const void* q = bufArg(a, 0, dt, nq, "q");
-  const void* k = bufArg(a, 1, dt, nk, "k");
-  const void* v = bufArg(a, 2, dt, nk, "v");
-  void* out = bufArg(a, 3, dt, nq, "out");
-  float* lse = static_cast<float*>(bufArg(a, 4, DT::F32, s.B * s.Hq * s.T, "lse"));
-  if (a.ok() && !a.isNull(14)) {
-    ArrayArg m = a.array(14);
-    if (a.ok() && (m.type != napi_uint8_array || static_cast<int64_t>(m.length) < s.B * s.S))
-      a.fail("keyMask must be a Uint8Array of B * S = " + std::to_string(s.B * s.S) + " elements");
-    s.keyMask = static_cast<const uint8_t*>(m.data);
-  }
-  if (!a.ok() || nq == 0) return undefinedValue(env);
+  const AttnShape s = attnShapeArg(a, 6);
+  if (!a.ok()) return undefinedValue(env);
+  const AttnBuffers buf = attnBuffersArg(a, dt, s);
+  if (!a.ok() || s.B * s.Hq * s.T * s.D == 0) return undefinedValue(env);
   const Layout L{s.Hq * s.T * s.D, s.T * s.D, s.D, s.Hq * s.T * s.D, s.T * s.D, s.D, s.Hkv * s.S * s.D, s.S * s.D, s.D};
-  attend(q, k, v, out, lse, dt, s, L);
+  attend(buf.q, buf.k, buf.v, buf.out, buf.lse, dt, s, L);
   return undefinedValue(env);
 }
 

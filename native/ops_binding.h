@@ -182,6 +182,54 @@ void forEachRow(const std::vector<int64_t>& shape, const std::array<const ViewAr
   });
 }
 
+// Reads B, Hq, Hkv, T, S, D, scale, causal, keyMask starting at argument i.
+inline AttnShape attnShapeArg(Args& a, size_t i) {
+  AttnShape s{};
+  s.B = a.integer(i);
+  s.Hq = a.integer(i + 1);
+  s.Hkv = a.integer(i + 2);
+  s.T = a.integer(i + 3);
+  s.S = a.integer(i + 4);
+  s.D = a.integer(i + 5);
+  s.scale = static_cast<float>(a.number(i + 6));
+  s.causal = a.boolean(i + 7);
+  if (!nonNegative(a, {{"B", s.B}, {"Hq", s.Hq}, {"Hkv", s.Hkv}, {"T", s.T}, {"S", s.S}, {"D", s.D}})) return s;
+  if (s.Hkv == 0 || s.Hq % s.Hkv != 0) {
+    a.fail("Hq " + std::to_string(s.Hq) + " must be a positive multiple of Hkv " + std::to_string(s.Hkv));
+    return s;
+  }
+  if (!a.isNull(i + 8)) {
+    ArrayArg m = a.array(i + 8);
+    if (!a.ok()) return s;
+    if (m.type != napi_uint8_array) a.fail("keyMask must be a Uint8Array");
+    else if (static_cast<int64_t>(m.length) < s.B * s.S)
+      a.fail("keyMask has " + std::to_string(m.length) + " elements, needs " + std::to_string(s.B * s.S));
+    s.keyMask = static_cast<const uint8_t*>(m.data);
+  }
+  return s;
+}
+
+// The attention operands at arguments 0-4: q and out [B, Hq, T, D], k and v [B, Hkv, S, D] (dense, of
+// dtype dt), lse [B, Hq, T] float32.
+struct AttnBuffers {
+  const void* q;
+  const void* k;
+  const void* v;
+  void* out;
+  float* lse;
+};
+
+inline AttnBuffers attnBuffersArg(Args& a, DT dt, const AttnShape& s) {
+  const int64_t nq = s.B * s.Hq * s.T * s.D, nk = s.B * s.Hkv * s.S * s.D;
+  AttnBuffers b{};
+  b.q = bufArg(a, 0, dt, nq, "q");
+  b.k = bufArg(a, 1, dt, nk, "k");
+  b.v = bufArg(a, 2, dt, nk, "v");
+  b.out = bufArg(a, 3, dt, nq, "out");
+  b.lse = static_cast<float*>(bufArg(a, 4, DT::F32, s.B * s.Hq * s.T, "lse"));
+  return b;
+}
+
 void registerElementwise(napi_env env, napi_value exports);
 void registerNn(napi_env env, napi_value exports);
 

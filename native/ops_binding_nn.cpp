@@ -347,45 +347,16 @@ napi_value EmbeddingBackward(napi_env env, napi_callback_info info) {
   return undefinedValue(env);
 }
 
-// Reads B, Hq, Hkv, T, S, D, scale, causal, keyMask starting at argument i.
-AttnShape attnShapeArg(Args& a, size_t i) {
-  AttnShape s{};
-  s.B = a.integer(i);
-  s.Hq = a.integer(i + 1);
-  s.Hkv = a.integer(i + 2);
-  s.T = a.integer(i + 3);
-  s.S = a.integer(i + 4);
-  s.D = a.integer(i + 5);
-  s.scale = static_cast<float>(a.number(i + 6));
-  s.causal = a.boolean(i + 7);
-  if (!nonNegative(a, {{"B", s.B}, {"Hq", s.Hq}, {"Hkv", s.Hkv}, {"T", s.T}, {"S", s.S}, {"D", s.D}})) return s;
-  if (s.Hkv == 0 || s.Hq % s.Hkv != 0) {
-    a.fail("Hq " + std::to_string(s.Hq) + " must be a positive multiple of Hkv " + std::to_string(s.Hkv));
-    return s;
-  }
-  if (!a.isNull(i + 8)) {
-    ArrayArg m = a.array(i + 8);
-    if (!a.ok()) return s;
-    if (m.type != napi_uint8_array) a.fail("keyMask must be a Uint8Array");
-    else if (static_cast<int64_t>(m.length) < s.B * s.S)
-      a.fail("keyMask has " + std::to_string(m.length) + " elements, needs " + std::to_string(s.B * s.S));
-    s.keyMask = static_cast<const uint8_t*>(m.data);
-  }
-  return s;
-}
-
 // attention(q, k, v, out, lse, dtype, B, Hq, Hkv, T, S, D, scale, causal, keyMask|null)
 napi_value Attention(napi_env env, napi_callback_info info) {
   Args a(env, info, "attention", 15);
   DT dt = dtArg(a, 5);
   AttnShape s = attnShapeArg(a, 6);
   if (!a.ok()) return undefinedValue(env);
-  const int64_t nq = s.B * s.Hq * s.T * s.D, nk = s.B * s.Hkv * s.S * s.D;
-  const void* q = bufArg(a, 0, dt, nq, "q");
-  const void* k = bufArg(a, 1, dt, nk, "k");
-  const void* v = bufArg(a, 2, dt, nk, "v");
-  void* out = bufArg(a, 3, dt, nq, "out");
-  float* lse = static_cast<float*>(bufArg(a, 4, DT::F32, s.B * s.Hq * s.T, "lse"));
+  const AttnBuffers buf = attnBuffersArg(a, dt, s);
+  const void *q = buf.q, *k = buf.k, *v = buf.v;
+  void* out = buf.out;
+  float* lse = buf.lse;
   if (!a.ok()) return undefinedValue(env);
   const OpsKernels& kern = kernels();
   const int64_t scratchN = attnScratchFloats(s.S, s.D);
@@ -411,11 +382,9 @@ napi_value AttentionBackward(napi_env env, napi_callback_info info) {
   AttnShape s = attnShapeArg(a, 10);
   if (!a.ok()) return undefinedValue(env);
   const int64_t nq = s.B * s.Hq * s.T * s.D, nk = s.B * s.Hkv * s.S * s.D;
-  const void* q = bufArg(a, 0, dt, nq, "q");
-  const void* k = bufArg(a, 1, dt, nk, "k");
-  const void* v = bufArg(a, 2, dt, nk, "v");
-  const void* out = bufArg(a, 3, dt, nq, "out");
-  const float* lse = static_cast<const float*>(bufArg(a, 4, DT::F32, s.B * s.Hq * s.T, "lse"));
+  const AttnBuffers buf = attnBuffersArg(a, dt, s);
+  const void *q = buf.q, *k = buf.k, *v = buf.v, *out = buf.out;
+  const float* lse = buf.lse;
   const void* gOut = bufArg(a, 5, dt, nq, "gOut");
   void* gq = bufArg(a, 6, dt, nq, "gq");
   void* gk = bufArg(a, 7, dt, nk, "gk");
