@@ -117,9 +117,6 @@ struct Operands {
   const char* bAt(int64_t j, int64_t pc) const { return b + (j * bSi + pc * bSp) * bytes; }
 };
 
-// C[0:mc, 0:nc] (+)= alpha * packed A block * packed B block over `ksteps` k-steps: the jr / ir loops
-// around the microkernel. The B micro-panel (jr) is reused across the A block's micro-panels, which
-// stream from L2.
 // A block's rows [0, direct.rows) read in place by KernelSet::microDirect (rows of A `ldaBytes` apart),
 // the rest from packed panels (direct.rows = 0: all packed).
 struct DirectA {
@@ -128,6 +125,9 @@ struct DirectA {
   int64_t rows = 0;
 };
 
+// C[0:mc, 0:nc] (+)= alpha * packed A block * packed B block over `ksteps` k-steps: the jr / ir loops
+// around the microkernel. The B micro-panel (jr) is reused across the A block's micro-panels, which
+// stream from L2.
 void macroKernel(const KernelSet& ks, const char* packA, const char* packB, int64_t ksteps, int64_t mc, int64_t nc,
                  float* c, int64_t ldc, float alpha, float beta, const DirectA& direct = DirectA()) {
   const int mr = ks.mr, nr = ks.nr;
@@ -198,20 +198,24 @@ void storeBf16Rows(const KernelSet& ks, const Problem& p, int64_t bi, int64_t jc
 
 constexpr int64_t kDirectMaxRows = 256;
 
-// Packs rows [ic, ic + mc) of A at depth [pc, pc + kc) for macroKernel, or, where the kernel set reads
-// A in place (AMX: A not transposed, whole 32-deep blocks, alpha = 1 and beta 0 or 1), only the rows
-// past the last whole panel. Reading A in place saves a copy of A per column block (computeColumns
-// takes many narrow ones).
+// Whether the kernel set's tiles may read this problem's A in place (AMX: A not transposed, alpha = 1,
+// beta 0 or 1). Rows 2 KiB apart (or a multiple) fall into one or two L1 sets, and 32 of them thrash
+// it; a tall A gains little (its packing is spread over many columns): those are packed as before.
+bool readsAInPlace(const KernelSet& ks, const Problem& p) {
+  const int64_t ldaBytes = p.lda * (p.ab == DType::BF16 ? 2 : 4);
+  return ks.microDirect && !p.transA && p.alpha == 1.0f && (p.beta == 0.0f || p.beta == 1.0f) && p.m <= kDirectMaxRows &&
+         ldaBytes % 2048 != 0;
+}
+
+// Packs rows [ic, ic + mc) of A at depth [pc, pc + kc) for macroKernel, or, where readsAInPlace and the
+// K block is whole 32-deep blocks, only the rows past the last whole panel. Reading A in place saves a
+// copy of A per column block (computeColumns takes many narrow ones).
 DirectA packAOrDirect(const KernelSet& ks, const Problem& p, const Operands& op, int64_t ic, int64_t pc, int64_t mc, int64_t kc,
                       char* packA) {
   DirectA d;
-  // Rows 2 KiB apart (or a multiple) fall into one or two L1 sets, and 32 of them thrash it; a tall A
-  // gains little (its packing is spread over many columns), so those are packed as before.
-  const int64_t ldaBytes = op.aSi * op.bytes;
-  if (ks.microDirect && op.aSp == 1 && kc % ks.kpack == 0 && p.alpha == 1.0f && (p.beta == 0.0f || p.beta == 1.0f) &&
-      ldaBytes % 2048 != 0 && p.m <= kDirectMaxRows) {
+  if (readsAInPlace(ks, p) && kc % ks.kpack == 0) {
     d.a = op.aAt(ic, pc);
-    d.ldaBytes = ldaBytes;
+    d.ldaBytes = op.aSi * op.bytes;
     d.rows = mc / ks.mr * ks.mr;
   }
   if (d.rows < mc) ks.packA(op.aAt(ic + d.rows, pc), op.aSi, op.aSp, mc - d.rows, kc, ks.mr, packA);
@@ -451,8 +455,9 @@ void computeTransposed(const KernelSet& ks, const Problem& p) {
 // Where the tiles read A in place (packAOrDirect) for every K block, nothing is packed twice when each
 // thread takes whole column blocks of C (packing their B panels itself) from a counter: no barriers,
 // and narrow blocks (256 columns) keep the float32 block of C a thread accumulates over K in L2 while
-// a 512-deep B block (256 KiB) and the A rows pass. Single-thread runs of the 0.5B shapes with M = 256
-// and 512: 20-30% faster than 2432-column blocks shared by rows.
+// a 512-deep B block (256 KiB) and the A rows pass. Used for a bf16 C of at most 256 rows (the 0.5B
+// training shapes: 10-85% faster than 2432-column blocks shared by rows, timed alternately); with a
+// float32 C or more rows the row-shared path was as fast or faster.
 constexpr int64_t kDirectNc = 256;
 constexpr int64_t kDirectKc = 512;
 
@@ -462,9 +467,7 @@ constexpr int64_t kDirectKc = 512;
 constexpr int64_t kDirectMaxRereadBytes = 4 << 20;
 
 bool directApplies(const KernelSet& ks, const Problem& p) {
-  return ks.microDirect && p.ab == DType::BF16 && p.cd == DType::BF16 && !p.transA && p.k > 0 && p.k % ks.kpack == 0 &&
-         p.alpha == 1.0f &&
-         (p.beta == 0.0f || p.beta == 1.0f) && p.m <= kDirectMaxRows && (p.lda * 2) % 2048 != 0 &&
+  return readsAInPlace(ks, p) && p.ab == DType::BF16 && p.cd == DType::BF16 && p.k > 0 && p.k % ks.kpack == 0 &&
          (p.n <= kDirectNc || p.m * p.k * 2 <= kDirectMaxRereadBytes);
 }
 
