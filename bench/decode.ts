@@ -10,8 +10,8 @@
  */
 import "../src/backend/index.ts";
 import { loadAddon } from "../src/backend/native/addon.ts";
-import { setDefaultBackend } from "../src/backend/registry.ts";
-import { bytesPerElement } from "../src/core/dtype.ts";
+import { getBackend, setDefaultBackend } from "../src/backend/registry.ts";
+import { allocBytes, bytesPerElement } from "../src/core/dtype.ts";
 import { GenerationRun } from "../src/generation/index.ts";
 import { type CausalLM, createModel, modelEntry, qwen2Config } from "../src/models/index.ts";
 import { Linear, type Module } from "../src/nn/index.ts";
@@ -57,7 +57,10 @@ export function decodeBytesPerToken(model: Module): number {
 /** Best-of-`reps` bandwidth of a streaming read over `bytes`, GB/s (native, every pool thread). */
 export function measureBandwidth(bytes = 1 << 30, reps = 5): number {
   const addon = loadAddon();
-  const buf = new Uint8Array(bytes);
+  getBackend("native"); // sets the large-array allocator
+  // Memory as large tensors get it (allocBytes: huge pages where the native backend provides them),
+  // so the bound is the bandwidth the weights could be read at.
+  const buf = allocBytes(bytes);
   buf.fill(1);
   const s = addon["streamRead"]!(buf, reps) as number;
   return bytes / s / 1e9;

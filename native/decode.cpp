@@ -83,7 +83,7 @@ struct Proj {
 };
 
 // The projections of one input x in one pass over the pool (rows of all of them split in units of 16,
-// as the gemv / qmatmul bindings split one); the activations are quantized once for quantized weights.
+// claimed guided, as the gemv / qmatmul bindings split one); the activations are quantized once for quantized weights.
 void project(const void* x, DT dt, int64_t M, Proj* ps, int np) {
   const quant::Kernels& qk = quant::activeKernels();
   const int64_t K = ps[0].K;
@@ -130,11 +130,7 @@ void project(const void* x, DT dt, int64_t M, Proj* ps, int np) {
   if (nt == 1 || rowsTotal * M * K < (1 << 16)) {
     run(0, units);
   } else {
-    const int64_t per = std::max<int64_t>(1, units / (int64_t(nt) * 8));
-    std::atomic<int64_t> next{0};
-    parallelRun([&](int, int) {
-      for (int64_t u; (u = next.fetch_add(per, std::memory_order_relaxed)) < units;) run(u, std::min(units, u + per));
-    });
+    parallelGuided(units, run);
   }
   const OpsKernels& ok = kernels();
   const size_t es = dtSize(dt);

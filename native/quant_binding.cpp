@@ -60,9 +60,9 @@ const Kernels& kernels() {
   return i < 0 ? sets.back() : sets[static_cast<size_t>(i)];
 }
 
-// Splits rows [0, N) over the pool: threads take chunks of rows (multiples of 16) from a shared
-// counter, so a thread the OS preempts (the machine may be shared) holds up at most one chunk.
-// Small problems run on the caller's thread.
+// Splits rows [0, N) over the pool: threads claim chunks of rows (multiples of 16) from a shared
+// counter, guided (parallelGuided: chunks shrink as the rows run out), so a thread the OS preempts
+// (the machine may be shared) holds up the others by little. Small problems run on the caller's thread.
 template <typename F>
 void forRows(int64_t N, int64_t workPerRow, const F& fn) {
   constexpr int64_t kUnit = 16;
@@ -71,13 +71,7 @@ void forRows(int64_t N, int64_t workPerRow, const F& fn) {
     fn(0, N);
     return;
   }
-  const int64_t units = (N + kUnit - 1) / kUnit;
-  const int64_t per = std::max<int64_t>(1, units / (int64_t(nt) * 8));  // ~8 chunks per thread
-  std::atomic<int64_t> next{0};
-  parallelRun([&](int, int) {
-    for (int64_t u; (u = next.fetch_add(per, std::memory_order_relaxed)) < units;)
-      fn(u * kUnit, std::min(N, (u + per) * kUnit));
-  });
+  parallelGuided((N + kUnit - 1) / kUnit, [&](int64_t u0, int64_t u1) { fn(u0 * kUnit, std::min(N, u1 * kUnit)); });
 }
 
 // x row (float32 or bf16) -> int8 blocks, float scales and block sums (quant.h's rule), and with

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
@@ -10,6 +11,17 @@
 
 namespace graft {
 namespace {
+
+// How long an idle worker keeps polling before it sleeps on the condition variable.
+constexpr std::chrono::microseconds kSpinFor{5000};
+
+inline void cpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
 
 class Pool {
  public:
@@ -72,9 +84,15 @@ class Pool {
   void loop(int index, uint64_t seen) {
     while (true) {
       const std::function<void(int, int)>* job = nullptr;
-      // Spin a little before sleeping: kernels are called back to back.
-      for (int spin = 0; spin < 200000; spin++) {
-        if (generation_.load(std::memory_order_acquire) != seen) break;
+      // Kernels come back to back, or with a little JS between: a decode step makes a few passes per
+      // layer tens of microseconds apart, and a few milliseconds pass between tokens. So a worker
+      // polls hot for ~50 us, then with pause instructions for up to kSpinFor, before it sleeps: a
+      // sleeping worker costs the next pass a wake-up, ~50 us and up to hundreds on a VM.
+      bool ready = false;
+      for (int spin = 0; spin < 200000 && !ready; spin++) ready = generation_.load(std::memory_order_acquire) != seen;
+      for (auto until = std::chrono::steady_clock::now() + kSpinFor; !ready && std::chrono::steady_clock::now() < until;) {
+        for (int i = 0; i < 64; i++) cpuRelax();
+        ready = generation_.load(std::memory_order_acquire) != seen;
       }
       {
         std::unique_lock<std::mutex> lock(mu_);

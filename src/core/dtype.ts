@@ -23,7 +23,43 @@ export function bytesPerElement(dtype: DType): number {
   }
 }
 
+/** Arrays of at least this many bytes come from the large-array allocator, where one is set. */
+export const LARGE_ARRAY_BYTES = 2 << 20;
+
+/** Memory for an array of `bytes` bytes at buffer[byteOffset..], zeroed when asked, or null (the caller then allocates as usual). */
+export type LargeArrayAllocator = (bytes: number, zero: boolean) => LargeBuffer | null;
+
+export interface LargeBuffer {
+  buffer: ArrayBuffer;
+  byteOffset: number;
+}
+
+let largeAllocator: LargeArrayAllocator | null = null;
+
+/**
+ * Sets where large arrays come from (null: plain typed arrays again). The native backend sets its
+ * 2 MiB-aligned memory backed by transparent huge pages, which whole-array reads such as decode's
+ * weight streaming need for full bandwidth.
+ */
+export function setLargeArrayAllocator(fn: LargeArrayAllocator | null): void {
+  largeAllocator = fn;
+}
+
+/** A buffer from the large-array allocator for an array of `bytes` bytes, or null when none applies. */
+export function allocLargeBuffer(bytes: number, zero: boolean): LargeBuffer | null {
+  return bytes >= LARGE_ARRAY_BYTES && largeAllocator ? largeAllocator(bytes, zero) : null;
+}
+
+/** A zeroed byte array (quantized weights' blocks), large ones from the large-array allocator. */
+export function allocBytes(n: number): Uint8Array {
+  const big = allocLargeBuffer(n, true);
+  return big ? new Uint8Array(big.buffer, big.byteOffset, n) : new Uint8Array(n);
+}
+
+/** Zeroed storage of n elements; large arrays come from the large-array allocator where one is set. */
 export function allocStorage(dtype: DType, n: number): Storage {
+  const big = allocLargeBuffer(n * bytesPerElement(dtype), true);
+  if (big) return storageOver(dtype, big.buffer, big.byteOffset, n);
   switch (dtype) {
     case "float64":
       return new Float64Array(n);
@@ -35,6 +71,22 @@ export function allocStorage(dtype: DType, n: number): Storage {
       return new Int32Array(n);
     case "int64":
       return new BigInt64Array(n);
+  }
+}
+
+/** A storage view of n elements of dtype over `buffer` from byte `byteOffset`. */
+export function storageOver(dtype: DType, buffer: ArrayBufferLike, byteOffset: number, n: number): Storage {
+  switch (dtype) {
+    case "float64":
+      return new Float64Array(buffer, byteOffset, n);
+    case "float32":
+      return new Float32Array(buffer, byteOffset, n);
+    case "bfloat16":
+      return new Uint16Array(buffer, byteOffset, n);
+    case "int32":
+      return new Int32Array(buffer, byteOffset, n);
+    case "int64":
+      return new BigInt64Array(buffer, byteOffset, n);
   }
 }
 

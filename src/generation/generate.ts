@@ -162,7 +162,7 @@ export class GenerationRun {
         this.seqs[b]!.push(this.pad);
         return;
       }
-      const l = logits.slice(b * V, (b + 1) * V);
+      const l = logits.subarray(b * V, (b + 1) * V); // the forward's own output: processed in place
       if (this.vocab !== null && this.vocab < V) l.fill(-Infinity, this.vocab);
       for (const p of this.processors) p(l, row.ids);
       const id = this.sampling ? sampleMultinomial(l, row.rng) : greedy(l);
@@ -229,8 +229,10 @@ export class GenerationRun {
       throw new GraftError(`generate: the model returned logits of shape [${out.shape.join(", ")}], expected [${B}, ${T}, V]`);
     }
     this.cached = total;
+    // A fresh output of this forward (a cast or a gathered copy, or the head's own result), so it is
+    // handed out as it is, without another copy of the B x V floats.
     const last = out.select(1, T - 1).to("float32").contiguous();
-    return Float32Array.from(last.data() as Float32Array);
+    return last.data() as Float32Array;
   }
 }
 

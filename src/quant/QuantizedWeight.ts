@@ -5,6 +5,7 @@
  * converts to and from GGUF tensor data without loss (toGgmlBlocks / fromGgmlBlocks).
  */
 import type { QuantType } from "../backend/Backend.ts";
+import { allocBytes } from "../core/dtype.ts";
 import { fmtShape } from "../core/errors.ts";
 import { QK8_0, dequantizeQ4_0, dequantizeQ8_0, quantizeQ4_0, quantizeQ8_0 } from "../formats/ggmlQuant.ts";
 import { Tensor, noGrad } from "../tensor/index.ts";
@@ -53,7 +54,7 @@ export function quantizeWeight(w: Tensor, type: QuantType, what = "weight"): Qua
   const data = noGrad(() => (w.dtype === "float32" ? w : w.to("float32")).data()) as Float32Array;
   const nb = k / QUANT_BLOCK;
   const per = QUANT_BLOCK / (type === "q8_0" ? 1 : 2); // quant bytes per block
-  const qs = new Uint8Array(n * nb * per);
+  const qs = allocBytes(n * nb * per);
   const scales = new Uint16Array(n * nb);
   const bb = BLOCK_BYTES[type];
   for (let r0 = 0; r0 < n; r0 += ROWS_PER_CHUNK) {
@@ -95,7 +96,7 @@ export function fromGgmlBlocks(blocks: Uint8Array, type: QuantType, n: number, k
   const nb = (n * k) / QUANT_BLOCK;
   if (blocks.length !== nb * bb) throw new QuantError(`${what}: ${blocks.length} bytes of ${type} blocks, expected ${nb * bb} for [${n}, ${k}]`);
   const per = bb - 2;
-  const qs = new Uint8Array(nb * per);
+  const qs = allocBytes(nb * per);
   const scales = new Uint16Array(nb);
   splitBlocks(blocks, bb, per, 0, nb, qs, scales);
   return { type, n, k, qs, scales };

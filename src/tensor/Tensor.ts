@@ -4,7 +4,7 @@
  * storage; ops allocate new contiguous outputs. Methods are thin wrappers over ops.ts.
  */
 import { Buffer, constants as bufferConstants } from "node:buffer";
-import { type DType, type Storage, allocStorage, bytesPerElement, readElement } from "../core/dtype.ts";
+import { type DType, type Storage, allocLargeBuffer, allocStorage, bytesPerElement, readElement, storageOver } from "../core/dtype.ts";
 import { DTypeError, ShapeError, fmtShape } from "../core/errors.ts";
 import { contiguousStrides, isContiguous, numel } from "../core/shape.ts";
 import type { View } from "../backend/Backend.ts";
@@ -16,8 +16,10 @@ import * as views from "./views.ts";
 function allocUninit(dtype: DType, n: number): Storage {
   const bytes = n * bytesPerElement(dtype);
   if (bytes < 1 << 16 || bytes > bufferConstants.MAX_LENGTH || (dtype !== "float32" && dtype !== "bfloat16")) return allocStorage(dtype, n);
+  const big = allocLargeBuffer(bytes, false);
+  if (big) return storageOver(dtype, big.buffer, big.byteOffset, n);
   const b = Buffer.allocUnsafeSlow(bytes);
-  return dtype === "float32" ? new Float32Array(b.buffer, b.byteOffset, n) : new Uint16Array(b.buffer, b.byteOffset, n);
+  return storageOver(dtype, b.buffer, b.byteOffset, n);
 }
 
 export type Scalar = number;

@@ -4,7 +4,8 @@
  * reference backend. The add-on validates every array length against the sizes it is given and
  * throws "<op>: ..." errors, so a wrong size never reads or writes out of bounds.
  */
-import type { DType, Storage } from "../../core/dtype.ts";
+import { constants as bufferConstants } from "node:buffer";
+import { type DType, type Storage, setLargeArrayAllocator } from "../../core/dtype.ts";
 import type {
   AdamWArgs,
   AttentionArgs,
@@ -91,6 +92,17 @@ function isF32(...arrays: unknown[]): boolean {
   return arrays.every((a) => a instanceof Float32Array);
 }
 
+/** Slack that lets an array start at a 2 MiB boundary inside a malloc'd block (16-byte aligned at least). */
+const HUGE_PAGE_SLACK = (2 << 20) - 16;
+
+/** A Buffer over a fresh block with `bytes` bytes at a 2 MiB boundary, as hugePageArray lays it out. */
+function hugePageBuffer(place: (raw: Uint8Array, bytes: number, zero: boolean) => number, bytes: number, zero: boolean): { buffer: ArrayBuffer; byteOffset: number } | null {
+  if (bytes + HUGE_PAGE_SLACK > bufferConstants.MAX_LENGTH) return null;
+  const raw = Buffer.allocUnsafeSlow(bytes + HUGE_PAGE_SLACK);
+  const offset = place(raw, bytes, zero);
+  return offset < 0 ? null : { buffer: raw.buffer as ArrayBuffer, byteOffset: raw.byteOffset + offset };
+}
+
 export class NativeBackend implements Backend {
   readonly name = "native";
   private readonly addon: Addon;
@@ -98,6 +110,9 @@ export class NativeBackend implements Backend {
 
   constructor(addon: Addon = loadAddon()) {
     this.addon = addon;
+    // Large tensors in 2 MiB-aligned huge-page memory (the add-on's hugePageArray); GRAFT_HUGE_PAGES=0 keeps plain typed arrays.
+    const place = addon["hugePageArray"];
+    if (place && process.env["GRAFT_HUGE_PAGES"] !== "0") setLargeArrayAllocator((bytes, zero) => hugePageBuffer(place, bytes, zero));
   }
 
   copy(src: View, dst: View): void {
