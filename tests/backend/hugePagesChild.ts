@@ -14,7 +14,7 @@ const hugeKB = () => Number(/AnonHugePages:\s+(\d+)/.exec(readFileSync("/proc/se
 const rssMB = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync("/proc/self/status", "utf8"))![1]) / 1024;
 
 const before = hugeKB();
-const s = allocStorage("float32", 4 << 20);
+const s = allocStorage("float32", 4 << 20) as Float32Array;
 const zeroed = s.every((x) => x === 0);
 s.fill(1);
 const grewKB = hugeKB() - before;
@@ -22,7 +22,7 @@ const grewKB = hugeKB() - before;
 let peakMB = 0;
 let sum = 0;
 for (let i = 0; i < 40; i++) {
-  const a = allocStorage("bfloat16", 32 << 20);
+  const a = allocStorage("bfloat16", 32 << 20) as Uint16Array;
   a[a.length - 1] = i;
   sum += a[a.length - 1]!;
   peakMB = Math.max(peakMB, rssMB());
