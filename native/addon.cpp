@@ -65,14 +65,14 @@ static napi_value SetThreads(napi_env env, napi_callback_info info) {
 }
 
 // hugePageArray(raw: Uint8Array, bytes, zero) -> offset: places an array of `bytes` bytes inside raw
-// (at least bytes + 2 MiB - 4 KiB long, from malloc) at its first 2 MiB boundary, and backs the
-// array's whole 2 MiB pages with transparent huge pages (madvise MADV_HUGEPAGE: pages not yet touched
-// fault in huge; heap memory malloc reuses keeps the pages it has). Under the usual THP mode
-// "madvise" memory gets huge pages only this way, and on a VM the TLB misses of 4 KiB pages cost a
-// streaming read about a quarter of its bandwidth (a decode step streams every weight). The slack
-// before and after the array is never read or written, so its whole 4 KiB pages are given back
-// (MADV_DONTNEED); the array is zeroed when asked. Returns the array's offset in raw, or -1 when raw
-// is too small.
+// (a malloc'd block; bytes + 2 MiB - 16 is long enough for a 16-byte aligned one) at its first 2 MiB
+// boundary and backs the array's whole 2 MiB pages with transparent huge pages (madvise
+// MADV_HUGEPAGE: pages not yet touched fault in huge; heap memory malloc reuses keeps the pages it
+// has). Under the usual THP mode "madvise" memory gets huge pages only this way, and on a VM the TLB
+// misses of 4 KiB pages can cost a streaming read a quarter of its bandwidth (a decode step streams
+// every weight). The slack before and after the array is never read or written, so its whole 4 KiB
+// pages are given back (MADV_DONTNEED); the array is zeroed when asked. Returns the array's offset
+// in raw, or -1 when raw is too small.
 static napi_value HugePageArray(napi_env env, napi_callback_info info) {
   Args a(env, info, "hugePageArray", 3);
   ArrayArg raw = a.array(0);

@@ -83,7 +83,8 @@ struct Proj {
 };
 
 // The projections of one input x in one pass over the pool (rows of all of them split in units of 16,
-// claimed guided, as the gemv / qmatmul bindings split one); the activations are quantized once for quantized weights.
+// claimed guided, as the gemv / qmatmul bindings split one); the activations are quantized once for
+// quantized weights.
 void project(const void* x, DT dt, int64_t M, Proj* ps, int np) {
   const quant::Kernels& qk = quant::activeKernels();
   const int64_t K = ps[0].K;
