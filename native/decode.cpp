@@ -7,7 +7,6 @@
 // quant.h's gemv / qmatmul kernels and decodeAttention), so its result equals the unfused layer's; what
 // it saves is the ~25 calls from JS per layer, their allocations and thread-pool wake-ups.
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <string>
