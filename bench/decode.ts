@@ -6,8 +6,12 @@
  * output head; the embedding lookup reads one row). Prints tokens/s and the ratio to that bound.
  * Decode steps run fused (one Backend.decoderLayer call per layer); bfloat16 is timed unfused too
  * (every op separately, as before the fused step), the baseline measured in the same run.
- * Run alone: `node --import tsx bench/decode.ts` (GRAFT_NATIVE_PATH picks a dev add-on).
+ * Run alone: `node --import tsx bench/decode.ts [--variants bfloat16,q8_0]` (GRAFT_NATIVE_PATH picks a
+ * dev add-on).
  */
+import { parseArgs } from "node:util";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import "../src/backend/index.ts";
 import { loadAddon } from "../src/backend/native/addon.ts";
 import { getBackend, setDefaultBackend } from "../src/backend/registry.ts";
@@ -54,16 +58,32 @@ export function decodeBytesPerToken(model: Module): number {
   return bytes;
 }
 
+let probeBuffer: Uint8Array | null = null;
+
 /** Best-of-`reps` bandwidth of a streaming read over `bytes`, GB/s (native, every pool thread). */
 export function measureBandwidth(bytes = 1 << 30, reps = 5): number {
   const addon = loadAddon();
   getBackend("native"); // sets the large-array allocator
   // Memory as large tensors get it (allocBytes: huge pages where the native backend provides them),
-  // so the bound is the bandwidth the weights could be read at.
-  const buf = allocBytes(bytes);
-  buf.fill(1);
-  const s = addon["streamRead"]!(buf, reps) as number;
+  // so the bound is the bandwidth the weights could be read at. One buffer serves every probe: a
+  // fresh gigabyte per probe would be freed by a later GC, in the middle of a timed decode.
+  if (probeBuffer === null || probeBuffer.length !== bytes) {
+    probeBuffer = allocBytes(bytes);
+    probeBuffer.fill(1);
+  }
+  const s = addon["streamRead"]!(probeBuffer, reps) as number;
   return bytes / s / 1e9;
+}
+
+/**
+ * A full garbage collection, where V8 lets the process ask for one: what earlier variants left (a
+ * model, its float32 copy) is then freed before a timed run instead of during it (freeing gigabytes
+ * of weights takes the memory bus and stalls both cores for tens of milliseconds).
+ */
+function collectGarbage(): void {
+  setFlagsFromString("--expose-gc");
+  const gc = runInNewContext("gc") as (() => void) | undefined;
+  if (typeof gc === "function") gc();
 }
 
 function timeDecode(model: CausalLM, prompt: number[], newTokens: number, fused = true): { prefillMs: number; tokensPerSec: number } {
@@ -80,7 +100,9 @@ function timeDecode(model: CausalLM, prompt: number[], newTokens: number, fused 
   return { prefillMs: t1 - t0, tokensPerSec: steps / ((t2 - t1) / 1e3) };
 }
 
-export function runDecodeBench(opts: { promptTokens?: number; newTokens?: number; log?: (s: string) => void } = {}): DecodeBenchResult {
+export function runDecodeBench(
+  opts: { promptTokens?: number; newTokens?: number; log?: (s: string) => void; /** Default: all. */ variants?: readonly DecodeRow["variant"][] } = {},
+): DecodeBenchResult {
   setDefaultBackend("native");
   const log = opts.log ?? (() => {});
   const promptLen = opts.promptTokens ?? 128;
@@ -91,9 +113,12 @@ export function runDecodeBench(opts: { promptTokens?: number; newTokens?: number
   let bandwidthGBs = measureBandwidth();
   log(`memory bandwidth (1 GiB streaming read, ${loadAddon().info().threads} threads): ${bandwidthGBs.toFixed(1)} GB/s`);
   const rows: DecodeRow[] = [];
+  const want = (v: DecodeRow["variant"]) => opts.variants === undefined || opts.variants.includes(v);
   const measure = (variant: DecodeRow["variant"], model: CausalLM, fused = true) => {
+    if (!want(variant)) return;
     model.eval();
     timeDecode(model, prompt.slice(0, 8), 4, fused); // warm-up
+    collectGarbage();
     const before = measureBandwidth(1 << 30, 3);
     const { prefillMs, tokensPerSec } = timeDecode(model, prompt, newTokens, fused);
     const bw = Math.max(before, measureBandwidth(1 << 30, 3));
@@ -108,6 +133,7 @@ export function runDecodeBench(opts: { promptTokens?: number; newTokens?: number
   log(`built the 0.5B-shaped model (${(base.numParameters() / 1e6).toFixed(0)} M parameters) in ${((performance.now() - t0) / 1e3).toFixed(1)} s`);
   measure("float32", base);
   for (const type of ["q8_0", "q4_0"] as const) {
+    if (!want(type)) continue;
     const q = modelEntry("qwen2").build(qwen2Config(QWEN25_05B), {}) as CausalLM;
     q.loadStateDict(base.stateDict());
     quantizeModel(q, type);
@@ -128,6 +154,12 @@ export function fmtRow(r: DecodeRow): string {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
+  // --variants bfloat16,q8_0: only those (default: float32, q8_0, q4_0, bfloat16 and bfloat16 unfused).
+  const { values } = parseArgs({ options: { variants: { type: "string" } } });
+  const variants = values.variants?.split(",").map((v) => v.trim()) as DecodeRow["variant"][] | undefined;
+  const known = ["float32", "bfloat16", "q8_0", "q4_0"];
+  const bad = variants?.find((v) => !known.includes(v));
+  if (bad !== undefined) throw new Error(`--variants: unknown variant "${bad}" (known: ${known.join(", ")})`);
   console.log("Qwen2.5-0.5B-shaped decode, prompt 128 → 128 new tokens, greedy");
-  runDecodeBench({ log: (s) => console.log(s) });
+  runDecodeBench({ log: (s) => console.log(s), variants });
 }

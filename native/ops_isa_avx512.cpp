@@ -1,4 +1,5 @@
 // The ops kernels compiled for the avx512 instruction set (see ops_kernels.h).
+#include <immintrin.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>

@@ -102,7 +102,7 @@ inline int64_t attnScratchFloats(int64_t S, int64_t D) {
 }
 
 inline int64_t decodeAttnScratchFloats(int64_t rows, int64_t S, int64_t D) {
-  return rows * ((D + 15) / 16 * 16 + (S + 15) / 16 * 16) + D * 16 + 64;
+  return (rows + 3) / 4 * 4 * ((D + 15) / 16 * 16 + (S + 15) / 16 * 16) + D * 16 + 64;
 }
 
 const OpsKernels& kernels();

@@ -101,6 +101,25 @@ function decodeProjection(m: Module, dtype: DType): DecodeProjection | null {
   return null;
 }
 
+/** What decodeProjection's result depends on, by identity: the module, its tensors and their storages. */
+function decodeKey(m: Module, key: unknown[]): void {
+  key.push(m);
+  if (m instanceof QuantizedLinear) key.push(m.qweight, m.qweight.qs, m.qweight.scales, m.bias, m.bias?.storage);
+  else if (m instanceof Linear) key.push(m.weight, m.weight.storage, m.bias, m.bias?.storage);
+}
+
+/** A decoder layer's weights as Backend.decoderLayer takes them, or null when one part does not fit. */
+function buildDecodeWeights(n1: RMSNorm, n2: RMSNorm, mods: Module[], dtype: DType): DecoderLayerWeights | null {
+  const norm = (n: RMSNorm) => (n.weight && n.weight.dtype === dtype && n.weight.isContiguous ? n.weight.data() : null);
+  const inputNorm = norm(n1);
+  const postNorm = norm(n2);
+  if (!inputNorm || !postNorm || n1.eps !== n2.eps) return null;
+  const projs = mods.map((m) => decodeProjection(m, dtype));
+  if (projs.some((p) => p === null)) return null;
+  const [q, k, v, o, gate, up, down] = projs as DecodeProjection[];
+  return { inputNorm, postNorm, q: q!, k: k!, v: v!, o: o!, gate: gate!, up: up!, down: down! };
+}
+
 // ---- Attention -------------------------------------------------------------------------------
 
 export class Qwen2Attention extends Module {
@@ -194,19 +213,11 @@ export class Qwen2DecoderLayer extends Module {
     const c = attn.config;
     if (!inp.cache || attn.invFreq !== null) return null;
     const dtype = h.dtype;
-    const norm = (n: RMSNorm) => (n.weight && n.weight.dtype === dtype && n.weight.isContiguous ? n.weight.data() : null);
-    const inputNorm = norm(this.input_layernorm);
-    const postNorm = norm(this.post_attention_layernorm);
-    if (!inputNorm || !postNorm || this.input_layernorm.eps !== this.post_attention_layernorm.eps) return null;
-    const projs = [attn.q_proj, attn.k_proj, attn.v_proj, attn.o_proj, this.mlp.gate_proj, this.mlp.up_proj, this.mlp.down_proj].map((m) =>
-      decodeProjection(m, dtype),
-    );
-    if (projs.some((p) => p === null)) return null;
-    const [q, k, v, o, gate, up, down] = projs as DecodeProjection[];
+    const w = this.decodeWeights(dtype);
+    if (!w) return null;
     const [B, Tn] = h.shape as [number, number, number];
     const slots = inp.cache.slots(attn.layerIdx, Tn, dtype);
     if (!slots) return null;
-    const w: DecoderLayerWeights = { inputNorm, postNorm, q: q!, k: k!, v: v!, o: o!, gate: gate!, up: up!, down: down! };
     getBackend().decoderLayer(h.storage, dtype, w, slots.k.storage, slots.v.storage, {
       B,
       T: Tn,
@@ -225,6 +236,25 @@ export class Qwen2DecoderLayer extends Module {
     inp.cache.commit(attn.layerIdx, Tn);
     return h;
   }
+
+  /**
+   * The weights forwardDecode hands the fused kernel, or null when the layer does not fit it. Built
+   * once and reused while every module, tensor and storage they come from is the same object (and
+   * eps agrees): a decode step then spends no time re-deriving them, 24 times per token.
+   */
+  private decodeWeights(dtype: DType): DecoderLayerWeights | null {
+    const attn = this.self_attn;
+    const mods = [attn.q_proj, attn.k_proj, attn.v_proj, attn.o_proj, this.mlp.gate_proj, this.mlp.up_proj, this.mlp.down_proj] as Module[];
+    const key: unknown[] = [dtype, this.input_layernorm.eps, this.post_attention_layernorm.eps];
+    for (const n of [this.input_layernorm, this.post_attention_layernorm]) key.push(n.weight, n.weight?.storage);
+    for (const m of mods) decodeKey(m, key);
+    const memo = this.decodeMemo;
+    if (memo && memo.key.length === key.length && memo.key.every((x, i) => x === key[i])) return memo.w;
+    this.decodeMemo = { key, w: buildDecodeWeights(this.input_layernorm, this.post_attention_layernorm, mods, dtype) };
+    return this.decodeMemo.w;
+  }
+
+  private decodeMemo: { key: unknown[]; w: DecoderLayerWeights | null } | null = null;
 }
 
 // ---- Model -----------------------------------------------------------------------------------

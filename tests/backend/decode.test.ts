@@ -1,8 +1,8 @@
 /**
  * The decode-step kernels of native/decode.cpp against the reference backend: attention with few
  * query rows (the decode kernel the native backend picks for T <= DECODE_ATTENTION_MAX_T: GQA, causal
- * with T < S, key masks, a fully masked row, head dims off the vector width, a size that runs on the
- * pool), and the fused decoder layer for float32 / bfloat16 / Q8_0 / Q4_0 projections, which must also
+ * with T < S, key masks, a fully masked row, head dims off the vector width, odd or past four vectors,
+ * a size that runs on the pool), and the fused decoder layer for float32 / bfloat16 / Q8_0 / Q4_0 projections, which must also
  * equal the native backend's own ops run one by one, bit for bit.
  */
 import { describe, test } from "node:test";
@@ -33,6 +33,11 @@ describe("decode attention (native) vs reference", () => {
     { B: 2, Hq: 2, Hkv: 1, T: 1, S: 3, D: 8, causal: true, mask: (b) => (b === 1 ? 0 : 1) },
     // Enough work for the thread pool (Qwen2.5-0.5B heads).
     { B: 1, Hq: 14, Hkv: 2, T: 1, S: 300, D: 64, causal: true },
+    // An odd head dim (the key gathers' last column alone), rows of two positions in one block of 4.
+    { B: 1, Hq: 5, Hkv: 1, T: 2, S: 37, D: 7, causal: true },
+    // Head dims past 4 vectors: a full and a partial group of columns in P V; a mask inside the block.
+    { B: 2, Hq: 6, Hkv: 2, T: 4, S: 40, D: 72, causal: true, mask: (b, s) => (b === 1 && s % 5 === 0 ? 0 : 1) },
+    { B: 1, Hq: 4, Hkv: 1, T: 1, S: 17, D: 80, causal: false },
   ];
   for (const dtype of ["float32", "bfloat16"] as const) {
     test(`${dtype}: out and lse`, skip, () => {

@@ -394,13 +394,33 @@ export class NativeBackend implements Backend {
   }
 
   decoderLayer(h: Storage, dtype: DType, w: DecoderLayerWeights, kCache: Storage, vCache: Storage, args: DecoderLayerArgs): void {
-    const c = floatCode(dtype, h, kCache, vCache, w.inputNorm, w.postNorm);
+    const fused = this.fusedLayerArgs(dtype, w);
+    // An add-on without the fused layer, or dtypes it does not take: the same ops one by one.
+    if (fused === null || floatCode(dtype, h, kCache, vCache) === null) return composeDecoderLayer(this, h, dtype, w, kCache, vCache, args);
+    const { B, T, C, F, Hq, Hkv, D, past, capacity, eps, theta, positions, keyMask } = args;
+    this.addon["decoderLayer"](h, fused.code, [B, T, C, F, Hq, Hkv, D, past, capacity], eps, theta, positions, keyMask, kCache, vCache, ...fused.weights);
+  }
+
+  /**
+   * decoderLayer's weight arguments (norms, then kind, weight | qs, scales, bias per projection) and
+   * dtype code, or null when the add-on or a dtype does not fit. Derived once per weights object: a
+   * caller passes the same DecoderLayerWeights, unchanged, step after step.
+   */
+  private fusedLayerArgs(dtype: DType, w: DecoderLayerWeights): { code: number; weights: unknown[] } | null {
+    const memo = this.fusedArgs.get(w);
+    if (memo !== undefined && memo.dtype === dtype) return memo.args;
+    const c = floatCode(dtype, w.inputNorm, w.postNorm);
     const projs = [w.q, w.k, w.v, w.o, w.gate, w.up, w.down];
     const fits = (p: DecodeProjection) => floatCode(dtype, p.bias) !== null && (p.kind === "quant" || floatCode(dtype, p.weight) !== null);
-    // An add-on without the fused layer, or dtypes it does not take: the same ops one by one.
-    if (c === null || !this.addon["decoderLayer"] || !projs.every(fits)) return composeDecoderLayer(this, h, dtype, w, kCache, vCache, args);
-    const { B, T, C, F, Hq, Hkv, D, past, capacity, eps, theta, positions, keyMask } = args;
-    const flat = projs.flatMap((p) => (p.kind === "float" ? [c, p.weight, null, p.bias] : [p.type === "q8_0" ? 2 : 3, p.qs, p.scales, p.bias]));
-    this.addon["decoderLayer"](h, c, [B, T, C, F, Hq, Hkv, D, past, capacity], eps, theta, positions, keyMask, kCache, vCache, w.inputNorm, w.postNorm, ...flat);
+    let args: { code: number; weights: unknown[] } | null = null;
+    if (c !== null && this.addon["decoderLayer"] && projs.every(fits)) {
+      const flat = projs.flatMap((p) => (p.kind === "float" ? [c, p.weight, null, p.bias] : [p.type === "q8_0" ? 2 : 3, p.qs, p.scales, p.bias]));
+      args = { code: c, weights: [w.inputNorm, w.postNorm, ...flat] };
+    }
+    this.fusedArgs.set(w, { dtype, args });
+    return args;
   }
+
+  private readonly fusedArgs = new WeakMap<DecoderLayerWeights, { dtype: DType; args: { code: number; weights: unknown[] } | null }>();
+
 }
