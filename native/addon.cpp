@@ -67,12 +67,13 @@ static napi_value SetThreads(napi_env env, napi_callback_info info) {
 // hugePageArray(raw: Uint8Array, bytes, zero) -> offset: places an array of `bytes` bytes inside raw
 // (a malloc'd block; bytes + 2 MiB - 16 is long enough for a 16-byte aligned one) at its first 2 MiB
 // boundary and backs the array's whole 2 MiB pages with transparent huge pages (madvise
-// MADV_HUGEPAGE: pages not yet touched fault in huge; heap memory malloc reuses keeps the pages it
-// has). Under the usual THP mode "madvise" memory gets huge pages only this way, and on a VM the TLB
-// misses of 4 KiB pages can cost a streaming read a quarter of its bandwidth (a decode step streams
-// every weight). The slack before and after the array is never read or written, so its whole 4 KiB
-// pages are given back (MADV_DONTNEED); the array is zeroed when asked. Returns the array's offset
-// in raw, or -1 when raw is too small.
+// MADV_HUGEPAGE: pages not yet touched fault in huge). Heap memory that malloc reuses keeps the 4 KiB
+// pages it has, except in an array to be zeroed: its whole huge pages are given back (MADV_DONTNEED)
+// instead of cleared, and fault in again zeroed and huge. Under the usual THP mode "madvise" memory
+// gets huge pages only this way, and on a VM the TLB misses of 4 KiB pages can cost a streaming read a
+// quarter of its bandwidth (a decode step streams every weight). The slack before and after the array
+// is never read or written, so its whole 4 KiB pages are given back too. Returns the array's offset in
+// raw, or -1 when raw is too small.
 static napi_value HugePageArray(napi_env env, napi_callback_info info) {
   Args a(env, info, "hugePageArray", 3);
   ArrayArg raw = a.array(0);
@@ -85,14 +86,16 @@ static napi_value HugePageArray(napi_env env, napi_callback_info info) {
   const uintptr_t begin = reinterpret_cast<uintptr_t>(raw.data), end = begin + raw.length;
   const uintptr_t dst = (begin + kHuge - 1) & ~(kHuge - 1), dstEnd = dst + static_cast<uintptr_t>(bytes);
   if (dstEnd > end) return numberValue(env, -1);
+  uintptr_t cleared = 0;  // bytes of the array already zero
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
   const uintptr_t headLo = (begin + kPage - 1) & ~(kPage - 1), tailLo = (dstEnd + kPage - 1) & ~(kPage - 1), tailHi = end & ~(kPage - 1);
   if (dst > headLo) madvise(reinterpret_cast<void*>(headLo), dst - headLo, MADV_DONTNEED);
   if (tailHi > tailLo) madvise(reinterpret_cast<void*>(tailLo), tailHi - tailLo, MADV_DONTNEED);
   const uintptr_t whole = static_cast<uintptr_t>(bytes) & ~(kHuge - 1);
   if (whole > 0) madvise(reinterpret_cast<void*>(dst), whole, MADV_HUGEPAGE);
+  if (zero && whole > 0 && madvise(reinterpret_cast<void*>(dst), whole, MADV_DONTNEED) == 0) cleared = whole;
 #endif
-  if (zero) std::memset(reinterpret_cast<void*>(dst), 0, static_cast<size_t>(bytes));
+  if (zero) std::memset(reinterpret_cast<void*>(dst + cleared), 0, static_cast<size_t>(bytes) - cleared);
   return numberValue(env, static_cast<double>(dst - begin));
 }
 

@@ -14,6 +14,15 @@ export function Parameter(t: Tensor, requiresGrad = true): Tensor {
   return p;
 }
 
+/**
+ * A parameter cast for Module.to: into fresh zeroed storage (Tensor.empty), which the native
+ * backend backs with huge pages even where malloc reuses freed memory; a cast's uninitialised output
+ * would keep that memory's 4 KiB pages, and weights are what a decode step streams.
+ */
+function castParameter(p: Tensor, dtype: DType): Tensor {
+  return noGrad(() => Tensor.empty(p.shape, dtype).copy_(p));
+}
+
 export class StateDictError extends GraftError {
   override name = "StateDictError";
 }
@@ -152,7 +161,7 @@ export abstract class Module {
   /** Casts every floating parameter and buffer to dtype, in place of the old tensors. */
   to(dtype: DType): this {
     for (const [, m] of this.namedModules()) {
-      for (const [name, p] of m._parameters) if (p && isFloat(p.dtype) && p.dtype !== dtype) m.setParameter(name, p.to(dtype));
+      for (const [name, p] of m._parameters) if (p && isFloat(p.dtype) && p.dtype !== dtype) m.setParameter(name, castParameter(p, dtype));
       for (const [name, b] of m._buffers) if (isFloat(b.dtype)) m._buffers.set(name, b.to(dtype));
     }
     return this;

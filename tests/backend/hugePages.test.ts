@@ -3,7 +3,8 @@
  * large-array allocator of core/dtype.ts): the array lands on a 2 MiB boundary inside the malloc'd
  * block, zeroed when asked and left as it was otherwise; allocStorage hands out zeroed, disjoint
  * arrays; and where the kernel runs transparent huge pages on madvise, a touched 16 MB tensor is
- * backed by them (GRAFT_HUGE_PAGES=0: not). Process-wide settings run in a child process.
+ * backed by them, as is a zeroed one placed in memory that already had 4 KiB pages (GRAFT_HUGE_PAGES=0:
+ * not). Process-wide settings run in a child process.
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -58,14 +59,23 @@ test("allocStorage / allocBytes: large arrays come zeroed, of the right type and
   assert.ok(a.every((v) => v === 1.5) && b.every((v) => v === 0x3f80) && c.every((v) => v === 255));
 });
 
-function child(env: Record<string, string>): { zeroed: boolean; grewKB: number; peakMB: number; sum: number; first: number; last: number } {
+function child(env: Record<string, string>): {
+  zeroed: boolean;
+  grewKB: number;
+  reusedZeroed: boolean | null;
+  reusedGrewKB: number;
+  peakMB: number;
+  sum: number;
+  first: number;
+  last: number;
+} {
   const file = fileURLToPath(new URL("./hugePagesChild.ts", import.meta.url));
   const r = spawnSync(process.execPath, ["--import", "tsx", file], { encoding: "utf8", timeout: 120_000, env: { ...process.env, ...env } });
   assert.equal(r.status, 0, r.stderr);
   return JSON.parse(r.stdout.trim().split("\n").at(-1)!) as ReturnType<typeof child>;
 }
 
-test("a touched 16 MB tensor is backed by huge pages (GRAFT_HUGE_PAGES=0: not); dropped ones are collected", { skip }, () => {
+test("a touched 16 MB tensor is backed by huge pages, also a zeroed one in reused memory (GRAFT_HUGE_PAGES=0: not); dropped ones are collected", { skip }, () => {
   const on = child({});
   assert.equal(on.zeroed, true);
   assert.equal(on.first, 1);
@@ -74,6 +84,9 @@ test("a touched 16 MB tensor is backed by huge pages (GRAFT_HUGE_PAGES=0: not); 
   // 40 x 64 MB allocated in one synchronous loop: the collector frees them (they are ordinary ArrayBuffers).
   assert.ok(on.peakMB < 1500, `peak RSS ${on.peakMB.toFixed(0)} MB`);
   if (thpMode === "madvise" || thpMode === "always") assert.ok(on.grewKB >= 14 << 10, `AnonHugePages grew ${on.grewKB} kB (THP mode ${thpMode})`);
+  // A zeroed array in memory whose 4 KiB pages were touched before: zero, and on huge pages too.
+  assert.equal(on.reusedZeroed, true);
+  if (thpMode === "madvise") assert.ok(on.reusedGrewKB >= 14 << 10, `reused block: AnonHugePages grew ${on.reusedGrewKB} kB`);
   const off = child({ GRAFT_HUGE_PAGES: "0" });
   assert.equal(off.zeroed, true);
   if (thpMode === "madvise") assert.ok(off.grewKB < 4 << 10, `GRAFT_HUGE_PAGES=0: AnonHugePages grew ${off.grewKB} kB`);
