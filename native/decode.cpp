@@ -33,11 +33,11 @@ void attend(const void* q, const void* k, const void* v, void* out, float* lse, 
   const size_t es = dtSize(dt);
   const int64_t G = s.Hq / s.Hkv, groups = s.B * s.Hkv;
   const int64_t scratchN = decodeAttnScratchFloats(G * s.T, s.S, s.D);
-  // One task per kv head (its G query heads share each converted key block); a problem under ~64k
-  // multiply-adds runs on the calling thread.
+  // Tasks of kv heads (its G query heads share each converted key block), claimed guided; a problem
+  // under ~64k multiply-adds runs on the calling thread.
   const int64_t perGroup = G * s.T * s.S * s.D;
   const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 16) / std::max<int64_t>(1, perGroup));
-  parallelFor(groups, grain, [&](int64_t g0, int64_t g1, int) {
+  auto run = [&](int64_t g0, int64_t g1) {
     std::vector<float> scratch(static_cast<size_t>(scratchN));
     for (int64_t i = g0; i < g1; i++) {
       const int64_t b = i / s.Hkv, kvh = i % s.Hkv, h0 = kvh * G;
@@ -49,7 +49,9 @@ void attend(const void* q, const void* k, const void* v, void* out, float* lse, 
       kern.decodeAttentionGroup(qp, L.qH, L.qT, kp, vp, L.kRow, op, L.oH, L.oT, lse ? lse + (b * s.Hq + h0) * s.T : nullptr, dt,
                                 G, s.T, s.S, s.D, s.causal, mask, s.scale, scratch.data());
     }
-  });
+  };
+  if (groups <= grain || numThreads() == 1) run(0, groups);
+  else parallelGuided(groups, run);
 }
 
 // decodeAttention(q, k, v, out, lse, dtype, B, Hq, Hkv, T, S, D, scale, causal, keyMask): the
@@ -147,15 +149,15 @@ void project(const void* x, DT dt, int64_t M, Proj* ps, int np) {
 Proj projArg(Args& a, size_t base, const char* name, DT dt, int64_t N, int64_t K) {
   Proj p{name, static_cast<int>(a.integer(base)), nullptr, nullptr, nullptr, N, K, nullptr};
   if (!a.ok()) return p;
-  const std::string n(name);
   if (p.kind == kF32 || p.kind == kBf16) {
     const DT wdt = p.kind == kF32 ? DT::F32 : DT::BF16;
     if (wdt != dt) {
-      a.fail(n + ": a " + dtName(wdt) + " weight needs " + dtName(wdt) + " activations, got " + dtName(dt));
+      a.fail(std::string(name) + ": a " + dtName(wdt) + " weight needs " + dtName(wdt) + " activations, got " + dtName(dt));
       return p;
     }
-    p.w = bufArg(a, base + 1, dt, N * K, (n + ".weight").c_str());
+    p.w = bufArg(a, base + 1, dt, N * K, (std::string(name) + ".weight").c_str());
   } else if (p.kind == kQ8 || p.kind == kQ4) {
+    const std::string n(name);
     if (K % quant::kBlock != 0) {
       a.fail(n + ": in_features " + std::to_string(K) + " is not a multiple of 32");
       return p;
@@ -170,10 +172,155 @@ Proj projArg(Args& a, size_t base, const char* name, DT dt, int64_t N, int64_t K
     p.w = qs.data;
     p.scales = static_cast<const uint16_t*>(sc.data);
   } else {
-    a.fail(n + ": unknown weight kind " + std::to_string(p.kind));
+    a.fail(std::string(name) + ": unknown weight kind " + std::to_string(p.kind));
   }
-  p.bias = optBufArg(a, base + 3, dt, N, (n + ".bias").c_str());
+  if (a.ok() && !a.isNull(base + 3)) p.bias = bufArg(a, base + 3, dt, N, (std::string(name) + ".bias").c_str());
   return p;
+}
+
+// What every layer of a step shares: dtype, sizes, RMSNorm eps, RoPE base, positions [B * T].
+struct Step {
+  DT dt;
+  int64_t B, T, C, F, Hq, Hkv, D;
+  float eps;
+  double theta;
+  const int32_t* pos;
+};
+
+// One layer's state and weights: caches [B, Hkv, capacity, D] with `past` positions filled, keyMask
+// [B, past + T] or null, norm weights, and the q, k, v, o, gate, up, down projections.
+struct Layer {
+  int64_t past, cap;
+  void *kc, *vc;
+  const uint8_t* keyMask;
+  const void *w1, *w2;
+  Proj q, k, v, o, gate, up, down;
+};
+
+// Reads the step's arguments: h, dtype, dims [B, T, C, F, Hq, Hkv, D, ...], eps, theta, positions.
+// nDims: 9 for decoderLayer (past and capacity follow), 7 for decoderStack.
+bool stepArgs(Args& a, size_t nDims, Step& s, std::vector<int64_t>& dims) {
+  s.dt = dtArg(a, 1);
+  dims = a.intList(2);
+  if (a.ok() && dims.size() != nDims)
+    a.fail(nDims == 9 ? "dims must be [B, T, C, F, Hq, Hkv, D, past, capacity]" : "dims must be [B, T, C, F, Hq, Hkv, D]");
+  if (!a.ok()) return false;
+  s.B = dims[0], s.T = dims[1], s.C = dims[2], s.F = dims[3], s.Hq = dims[4], s.Hkv = dims[5], s.D = dims[6];
+  if (!nonNegative(a, {{"B", s.B}, {"T", s.T}, {"C", s.C}, {"F", s.F}, {"Hq", s.Hq}, {"Hkv", s.Hkv}, {"D", s.D}})) return false;
+  if (s.Hkv == 0 || s.Hq % s.Hkv != 0) a.fail("Hq " + std::to_string(s.Hq) + " is not a multiple of Hkv " + std::to_string(s.Hkv));
+  if (a.ok() && s.D % 2 != 0) a.fail("head dim " + std::to_string(s.D) + " must be even");
+  s.eps = static_cast<float>(a.number(3));
+  s.theta = a.number(4);
+  s.pos = static_cast<const int32_t*>(bufArg(a, 5, DT::I32, s.B * s.T, "positions"));
+  return a.ok();
+}
+
+// Reads a layer's keyMask (at `mask`), caches and weights (at `base`: kCache, vCache, input and post
+// norms, then kind, weight | qs, scales | null, bias | null per projection).
+bool layerArgs(Args& a, size_t mask, size_t base, const Step& s, int64_t past, int64_t cap, Layer& L) {
+  L.past = past;
+  L.cap = cap;
+  if (past < 0) a.fail("past must be >= 0, got " + std::to_string(past));
+  if (a.ok() && past + s.T > cap)
+    a.fail(std::to_string(past) + " cached + " + std::to_string(s.T) + " new positions exceed the capacity " + std::to_string(cap));
+  if (!a.ok()) return false;
+  const int64_t S = past + s.T, Nq = s.Hq * s.D, Nk = s.Hkv * s.D;
+  L.keyMask = nullptr;
+  if (!a.isNull(mask)) {
+    ArrayArg m = a.array(mask);
+    if (a.ok() && (m.type != napi_uint8_array || static_cast<int64_t>(m.length) != s.B * S))
+      a.fail("keyMask must be a Uint8Array of B * (past + T) = " + std::to_string(s.B * S) + " elements");
+    L.keyMask = static_cast<const uint8_t*>(m.data);
+  }
+  L.kc = bufArg(a, base, s.dt, s.B * s.Hkv * cap * s.D, "kCache");
+  L.vc = bufArg(a, base + 1, s.dt, s.B * s.Hkv * cap * s.D, "vCache");
+  L.w1 = bufArg(a, base + 2, s.dt, s.C, "input_layernorm.weight");
+  L.w2 = bufArg(a, base + 3, s.dt, s.C, "post_attention_layernorm.weight");
+  L.q = projArg(a, base + 4, "q_proj", s.dt, Nq, s.C);
+  L.k = projArg(a, base + 8, "k_proj", s.dt, Nk, s.C);
+  L.v = projArg(a, base + 12, "v_proj", s.dt, Nk, s.C);
+  L.o = projArg(a, base + 16, "o_proj", s.dt, s.C, Nq);
+  L.gate = projArg(a, base + 20, "gate_proj", s.dt, s.F, s.C);
+  L.up = projArg(a, base + 24, "up_proj", s.dt, s.F, s.C);
+  L.down = projArg(a, base + 28, "down_proj", s.dt, s.C, s.F);
+  return a.ok();
+}
+constexpr size_t kLayerArgs = 32;  // kCache, vCache, 2 norms, 7 x 4 projection arguments
+
+// The work buffers of a layer: x [M, C], q [M, Nq], k, v [M, Nk], attention out [M, Nq], gate, up
+// [M, F] in the activations' dtype; RMSNorm's rstd; the RoPE table [M, D].
+struct Scratch {
+  std::vector<char> buf;
+  std::vector<float> rstd, table;
+  std::vector<double> invFreq;
+  Scratch(const Step& s) {
+    const int64_t M = s.B * s.T;
+    buf.resize(static_cast<size_t>(M) * (s.C + 2 * s.Hq * s.D + 2 * s.Hkv * s.D + 2 * s.F) * dtSize(s.dt));
+    rstd.resize(static_cast<size_t>(M));
+    table.resize(static_cast<size_t>(M * s.D));
+    const int64_t half = s.D / 2;
+    invFreq.resize(static_cast<size_t>(half));
+    for (int64_t i = 0; i < half; i++) invFreq[i] = std::pow(s.theta, -2.0 * static_cast<double>(i) / static_cast<double>(s.D));
+    for (int64_t r = 0; r < M; r++) {
+      float* cs = table.data() + r * s.D;
+      for (int64_t i = 0; i < half; i++) {
+        const double ang = static_cast<double>(s.pos[r]) * invFreq[i];
+        cs[i] = static_cast<float>(std::cos(ang));
+        cs[half + i] = static_cast<float>(std::sin(ang));
+      }
+    }
+  }
+};
+
+// One pre-norm decoder layer on h [B * T, C], in place; the new keys / values go to positions
+// past .. past + T - 1 of the caches.
+void runLayer(void* h, const Step& st, Layer L, Scratch& sc) {
+  const DT dt = st.dt;
+  const int64_t B = st.B, T = st.T, C = st.C, F = st.F, Hq = st.Hq, Hkv = st.Hkv, D = st.D;
+  const int64_t M = B * T, S = L.past + T, Nq = Hq * D, Nk = Hkv * D, past = L.past, cap = L.cap;
+  const size_t es = dtSize(dt);
+  char* x = sc.buf.data();
+  char* qb = x + M * C * es;
+  char* kb = qb + M * Nq * es;
+  char* vb = kb + M * Nk * es;
+  char* att = vb + M * Nk * es;
+  char* g = att + M * Nq * es;
+  char* u = g + M * F * es;
+  const OpsKernels& ok = kernels();
+
+  // Attention block.
+  ok.rmsnormRows(h, L.w1, x, sc.rstd.data(), dt, 0, M, C, st.eps);
+  L.q.y = qb;
+  L.k.y = kb;
+  L.v.y = vb;
+  Proj qkv[3] = {L.q, L.k, L.v};
+  project(x, dt, M, qkv, 3);
+  ok.ropeRows(qb, qb, dt, sc.table.data(), 0, M, Hq, D, D, false);
+  ok.ropeRows(kb, kb, dt, sc.table.data(), 0, M, Hkv, D, D, false);
+  for (int64_t b = 0; b < B; b++)
+    for (int64_t t = 0; t < T; t++)
+      for (int64_t j = 0; j < Hkv; j++) {
+        const int64_t src = ((b * T + t) * Nk + j * D) * es, dst = (((b * Hkv + j) * cap + past + t) * D) * es;
+        std::memcpy(static_cast<char*>(L.kc) + dst, kb + src, D * es);
+        std::memcpy(static_cast<char*>(L.vc) + dst, vb + src, D * es);
+      }
+  const AttnShape s{B, Hq, Hkv, T, S, D, static_cast<float>(1.0 / std::sqrt(static_cast<double>(D))), true, L.keyMask};
+  const Layout lay{T * Nq, D, Nq, T * Nq, D, Nq, Hkv * cap * D, cap * D, D};
+  attend(qb, L.kc, L.vc, att, nullptr, dt, s, lay);
+  L.o.y = x;  // x is free again: o_proj's output
+  project(att, dt, M, &L.o, 1);
+  ok.binaryRow(kAdd, h, 1, x, 1, h, 1, dt, M * C);
+
+  // MLP block.
+  ok.rmsnormRows(h, L.w2, x, sc.rstd.data(), dt, 0, M, C, st.eps);
+  L.gate.y = g;
+  L.up.y = u;
+  Proj gu[2] = {L.gate, L.up};
+  project(x, dt, M, gu, 2);
+  ok.swigluRange(g, u, g, dt, 0, M * F);
+  L.down.y = x;
+  project(g, dt, M, &L.down, 1);
+  ok.binaryRow(kAdd, h, 1, x, 1, h, 1, dt, M * C);
 }
 
 // decoderLayer(h, dtype, dims [B, T, C, F, Hq, Hkv, D, past, capacity], eps, theta, positions, keyMask,
@@ -183,101 +330,40 @@ Proj projArg(Args& a, size_t base, const char* name, DT dt, int64_t N, int64_t K
 // caches [B, Hkv, capacity, D]; keyMask [B, past + T] (1 = attend) or null; RoPE "half" style with
 // frequencies theta^(-2i / D), at positions [B * T].
 napi_value DecoderLayer(napi_env env, napi_callback_info info) {
-  Args a(env, info, "decoderLayer", 39);
-  const DT dt = dtArg(a, 1);
-  const std::vector<int64_t> dims = a.intList(2);
-  if (a.ok() && dims.size() != 9) a.fail("dims must be [B, T, C, F, Hq, Hkv, D, past, capacity]");
+  Args a(env, info, "decoderLayer", 7 + kLayerArgs);
+  Step st;
+  std::vector<int64_t> dims;
+  if (!stepArgs(a, 9, st, dims)) return undefinedValue(env);
+  void* h = bufArg(a, 0, st.dt, st.B * st.T * st.C, "h");
+  Layer L;
+  if (!a.ok() || !layerArgs(a, 6, 7, st, dims[7], dims[8], L) || st.B * st.T == 0) return undefinedValue(env);
+  Scratch sc(st);
+  runLayer(h, st, L, sc);
+  return undefinedValue(env);
+}
+
+// decoderStack(h, dtype, dims [B, T, C, F, Hq, Hkv, D], eps, theta, positions, layers): decoderLayer
+// for consecutive layers in one call, layers[i] = [past, capacity, keyMask | null, kCache, vCache,
+// inputNorm, postNorm, then the 4 arguments of each projection as decoderLayer takes them]. Every
+// layer's arguments are checked before any runs, so a bad one leaves h and the caches as they were.
+napi_value DecoderStack(napi_env env, napi_callback_info info) {
+  Args a(env, info, "decoderStack", 7);
+  Step st;
+  std::vector<int64_t> dims;
+  if (!stepArgs(a, 7, st, dims)) return undefinedValue(env);
+  void* h = bufArg(a, 0, st.dt, st.B * st.T * st.C, "h");
+  const uint32_t n = a.arrayLength(6);
   if (!a.ok()) return undefinedValue(env);
-  const int64_t B = dims[0], T = dims[1], C = dims[2], F = dims[3], Hq = dims[4], Hkv = dims[5], D = dims[6];
-  const int64_t past = dims[7], cap = dims[8];
-  if (!nonNegative(a, {{"B", B}, {"T", T}, {"C", C}, {"F", F}, {"Hq", Hq}, {"Hkv", Hkv}, {"D", D}, {"past", past}}))
-    return undefinedValue(env);
-  if (a.ok() && (Hkv == 0 || Hq % Hkv != 0)) a.fail("Hq " + std::to_string(Hq) + " is not a multiple of Hkv " + std::to_string(Hkv));
-  if (a.ok() && D % 2 != 0) a.fail("head dim " + std::to_string(D) + " must be even");
-  if (a.ok() && past + T > cap)
-    a.fail(std::to_string(past) + " cached + " + std::to_string(T) + " new positions exceed the capacity " + std::to_string(cap));
-  const float eps = static_cast<float>(a.number(3));
-  const double theta = a.number(4);
-  const int64_t M = B * T, S = past + T, Nq = Hq * D, Nk = Hkv * D;
-  void* h = bufArg(a, 0, dt, M * C, "h");
-  const int32_t* pos = static_cast<const int32_t*>(bufArg(a, 5, DT::I32, M, "positions"));
-  const uint8_t* keyMask = nullptr;
-  if (a.ok() && !a.isNull(6)) {
-    ArrayArg m = a.array(6);
-    if (a.ok() && (m.type != napi_uint8_array || static_cast<int64_t>(m.length) != B * S))
-      a.fail("keyMask must be a Uint8Array of B * (past + T) = " + std::to_string(B * S) + " elements");
-    keyMask = static_cast<const uint8_t*>(m.data);
+  Args list(a, 6, "layers", n);
+  std::vector<Layer> layers(n);
+  for (uint32_t i = 0; i < n && list.ok(); i++) {
+    Args la(list, i, "layer " + std::to_string(i), 3 + kLayerArgs);
+    const int64_t past = la.integer(0), cap = la.integer(1);
+    if (la.ok()) layerArgs(la, 2, 3, st, past, cap, layers[i]);
   }
-  void* kc = bufArg(a, 7, dt, B * Hkv * cap * D, "kCache");
-  void* vc = bufArg(a, 8, dt, B * Hkv * cap * D, "vCache");
-  const void* w1 = bufArg(a, 9, dt, C, "input_layernorm.weight");
-  const void* w2 = bufArg(a, 10, dt, C, "post_attention_layernorm.weight");
-  Proj pq = projArg(a, 11, "q_proj", dt, Nq, C);
-  Proj pk = projArg(a, 15, "k_proj", dt, Nk, C);
-  Proj pv = projArg(a, 19, "v_proj", dt, Nk, C);
-  Proj po = projArg(a, 23, "o_proj", dt, C, Nq);
-  Proj pg = projArg(a, 27, "gate_proj", dt, F, C);
-  Proj pu = projArg(a, 31, "up_proj", dt, F, C);
-  Proj pd = projArg(a, 35, "down_proj", dt, C, F);
-  if (!a.ok() || M == 0) return undefinedValue(env);
-
-  const size_t es = dtSize(dt);
-  std::vector<char> buf(static_cast<size_t>(M) * (C + Nq + 2 * Nk + Nq + 2 * F) * es);
-  char* x = buf.data();
-  char* qb = x + M * C * es;
-  char* kb = qb + M * Nq * es;
-  char* vb = kb + M * Nk * es;
-  char* att = vb + M * Nk * es;
-  char* g = att + M * Nq * es;
-  char* u = g + M * F * es;
-  std::vector<float> rstd(static_cast<size_t>(M));
-  const OpsKernels& ok = kernels();
-
-  // Attention block.
-  ok.rmsnormRows(h, w1, x, rstd.data(), dt, 0, M, C, eps);
-  pq.y = qb;
-  pk.y = kb;
-  pv.y = vb;
-  Proj qkv[3] = {pq, pk, pv};
-  project(x, dt, M, qkv, 3);
-  const int64_t half = D / 2;
-  std::vector<double> invFreq(static_cast<size_t>(half));
-  for (int64_t i = 0; i < half; i++) invFreq[i] = std::pow(theta, -2.0 * static_cast<double>(i) / static_cast<double>(D));
-  std::vector<float> table(static_cast<size_t>(M * D));
-  for (int64_t r = 0; r < M; r++) {
-    float* cs = table.data() + r * D;
-    for (int64_t i = 0; i < half; i++) {
-      const double ang = static_cast<double>(pos[r]) * invFreq[i];
-      cs[i] = static_cast<float>(std::cos(ang));
-      cs[half + i] = static_cast<float>(std::sin(ang));
-    }
-  }
-  ok.ropeRows(qb, qb, dt, table.data(), 0, M, Hq, D, D, false);
-  ok.ropeRows(kb, kb, dt, table.data(), 0, M, Hkv, D, D, false);
-  for (int64_t b = 0; b < B; b++)
-    for (int64_t t = 0; t < T; t++)
-      for (int64_t j = 0; j < Hkv; j++) {
-        const int64_t src = ((b * T + t) * Nk + j * D) * es, dst = (((b * Hkv + j) * cap + past + t) * D) * es;
-        std::memcpy(static_cast<char*>(kc) + dst, kb + src, D * es);
-        std::memcpy(static_cast<char*>(vc) + dst, vb + src, D * es);
-      }
-  const AttnShape s{B, Hq, Hkv, T, S, D, static_cast<float>(1.0 / std::sqrt(static_cast<double>(D))), true, keyMask};
-  const Layout L{T * Nq, D, Nq, T * Nq, D, Nq, Hkv * cap * D, cap * D, D};
-  attend(qb, kc, vc, att, nullptr, dt, s, L);
-  po.y = x;  // x is free again: o_proj's output
-  project(att, dt, M, &po, 1);
-  ok.binaryRow(kAdd, h, 1, x, 1, h, 1, dt, M * C);
-
-  // MLP block.
-  ok.rmsnormRows(h, w2, x, rstd.data(), dt, 0, M, C, eps);
-  pg.y = g;
-  pu.y = u;
-  Proj gu[2] = {pg, pu};
-  project(x, dt, M, gu, 2);
-  ok.swigluRange(g, u, g, dt, 0, M * F);
-  pd.y = x;
-  project(g, dt, M, &pd, 1);
-  ok.binaryRow(kAdd, h, 1, x, 1, h, 1, dt, M * C);
+  if (!list.ok() || st.B * st.T == 0) return undefinedValue(env);
+  Scratch sc(st);
+  for (const Layer& L : layers) runLayer(h, st, L, sc);
   return undefinedValue(env);
 }
 
@@ -287,6 +373,7 @@ napi_value DecoderLayer(napi_env env, napi_callback_info info) {
 void registerDecode(napi_env env, napi_value exports) {
   defineFunction(env, exports, "decodeAttention", decode::DecodeAttention);
   defineFunction(env, exports, "decoderLayer", decode::DecoderLayer);
+  defineFunction(env, exports, "decoderStack", decode::DecoderStack);
 }
 
 }  // namespace graft

@@ -9,10 +9,30 @@ Args::Args(napi_env env, napi_callback_info info, const char* fn, size_t expecte
   if (argc < expected) fail("expected " + std::to_string(expected) + " arguments, got " + std::to_string(argc));
 }
 
+Args::Args(Args& parent, size_t i, const std::string& where, size_t expected)
+    : env_(parent.env_), fn_(parent.fn_ + ": " + where), parent_(&parent) {
+  if (!parent.ok_) {
+    ok_ = false;
+    return;
+  }
+  bool is = false;
+  napi_is_array(env_, parent.argv_[i], &is);
+  uint32_t n = 0;
+  if (is) napi_get_array_length(env_, parent.argv_[i], &n);
+  if (!is || n < expected) {
+    fail("expected an array of " + std::to_string(expected) + " items" + (is ? ", got " + std::to_string(n) : ""));
+    return;
+  }
+  argv_.resize(expected);
+  for (uint32_t j = 0; j < expected; j++) napi_get_element(env_, parent.argv_[i], j, &argv_[j]);
+}
+
 void Args::fail(const std::string& message) {
   if (!ok_) return;
   ok_ = false;
-  std::string full = std::string(fn_) + ": " + message;
+  if (parent_ && !parent_->ok_) return;  // the parent threw already
+  if (parent_) parent_->ok_ = false;
+  std::string full = fn_ + ": " + message;
   napi_throw_error(env_, nullptr, full.c_str());
 }
 
@@ -72,6 +92,19 @@ bool Args::boolean(size_t i) {
   if (!ok_) return v;
   if (napi_get_value_bool(env_, argv_[i], &v) != napi_ok) fail("argument " + std::to_string(i) + " must be a boolean");
   return v;
+}
+
+uint32_t Args::arrayLength(size_t i) {
+  uint32_t n = 0;
+  if (!ok_) return n;
+  bool is = false;
+  napi_is_array(env_, argv_[i], &is);
+  if (!is) {
+    fail("argument " + std::to_string(i) + " must be an array");
+    return n;
+  }
+  napi_get_array_length(env_, argv_[i], &n);
+  return n;
 }
 
 std::vector<int64_t> Args::intList(size_t i) {

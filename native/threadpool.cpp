@@ -35,25 +35,36 @@ class Pool {
     start(n);
   }
 
-  void run(const std::function<void(int, int)>& fn) {
+  // dynamic: the job divides its work itself as workers come (parallelGuided), so once the caller has
+  // done its share, a worker that has not started yet is let off instead of waited for (one kept from
+  // its core by another thread would otherwise hold the caller for a scheduler slice, milliseconds).
+  void run(const std::function<void(int, int)>& fn, bool dynamic = false) {
     if (size_ == 1 || inside_) {
       fn(0, 1);
       return;
     }
+    uint64_t epoch;
     {
       std::lock_guard<std::mutex> lock(mu_);
       job_ = &fn;
-      pending_.store(size_ - 1, std::memory_order_release);
-      generation_++;
+      dynamic_ = dynamic;
+      pending_.store(dynamic ? 0 : size_ - 1, std::memory_order_release);
+      epoch = ++generation_;
+      entry_.store((epoch & 0xffffffffu) << 32, std::memory_order_release);
+      done_.store(0, std::memory_order_release);
     }
     cv_.notify_all();
     inside_ = true;
     fn(0, size_);
     inside_ = false;
-    // Spin briefly, then yield, until every worker has finished.
-    int spins = 0;
-    while (pending_.load(std::memory_order_acquire) != 0) {
-      if (++spins > 2000) std::this_thread::yield();
+    // Spin briefly, then yield, until every worker that runs the job has finished.
+    if (dynamic) {
+      const uint64_t started = entry_.fetch_or(kClosed, std::memory_order_acq_rel) & kCount;
+      for (int spins = 0; done_.load(std::memory_order_acquire) != static_cast<int>(started);)
+        if (++spins > 2000) std::this_thread::yield();
+    } else {
+      for (int spins = 0; pending_.load(std::memory_order_acquire) != 0;)
+        if (++spins > 2000) std::this_thread::yield();
     }
     job_ = nullptr;
   }
@@ -94,17 +105,36 @@ class Pool {
         for (int i = 0; i < 64; i++) cpuRelax();
         ready = generation_.load(std::memory_order_acquire) != seen;
       }
+      bool dynamic;
       {
         std::unique_lock<std::mutex> lock(mu_);
         cv_.wait(lock, [&] { return generation_.load() != seen || quit_; });
         if (quit_) return;
         seen = generation_.load();
         job = job_;
+        dynamic = dynamic_;
       }
+      if (!dynamic) {
+        inside_ = true;
+        (*job)(index, size_);
+        inside_ = false;
+        pending_.fetch_sub(1, std::memory_order_acq_rel);
+        continue;
+      }
+      // A dynamic job: join only while the caller has not closed it (then job may be gone).
+      uint64_t e = entry_.load(std::memory_order_acquire);
+      bool joined = false;
+      while ((e >> 32) == (seen & 0xffffffffu) && !(e & kClosed)) {
+        if (entry_.compare_exchange_weak(e, e + 1, std::memory_order_acq_rel)) {
+          joined = true;
+          break;
+        }
+      }
+      if (!joined) continue;
       inside_ = true;
       (*job)(index, size_);
       inside_ = false;
-      pending_.fetch_sub(1, std::memory_order_acq_rel);
+      done_.fetch_add(1, std::memory_order_acq_rel);
     }
   }
 
@@ -113,6 +143,11 @@ class Pool {
   std::atomic<uint64_t> generation_{0};
   const std::function<void(int, int)>* job_ = nullptr;
   std::atomic<int> pending_{0};
+  // Dynamic runs: entry_ holds the run's epoch (high 32 bits), kClosed, and how many workers joined.
+  static constexpr uint64_t kClosed = uint64_t(1) << 31, kCount = kClosed - 1;
+  bool dynamic_ = false;
+  std::atomic<uint64_t> entry_{0};
+  std::atomic<int> done_{0};
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::thread> workers_;
@@ -142,6 +177,8 @@ int numThreads() { return pool().size(); }
 void setNumThreads(int n) { pool().resize(n); }
 
 void parallelRun(const std::function<void(int, int)>& fn) { pool().run(fn); }
+
+void parallelRunDynamic(const std::function<void(int, int)>& fn) { pool().run(fn, true); }
 
 void parallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t, int)>& fn) {
   if (n <= 0) return;

@@ -199,6 +199,17 @@ export interface DecoderLayerArgs {
   keyMask: Uint8Array | null;
 }
 
+/** One layer of Backend.decoderStack: its weights, caches and how far they are filled. */
+export interface DecoderStackLayer {
+  w: DecoderLayerWeights;
+  kCache: Storage;
+  vCache: Storage;
+  past: number;
+  capacity: number;
+  /** [B, past + T] or null, as DecoderLayerArgs.keyMask. */
+  keyMask: Uint8Array | null;
+}
+
 export interface Backend {
   readonly name: string;
 
@@ -367,4 +378,9 @@ export interface Backend {
    * Each step rounds to dtype as the separate ops do, so it equals running those ops one by one.
    */
   decoderLayer(h: Storage, dtype: DType, w: DecoderLayerWeights, kCache: Storage, vCache: Storage, args: DecoderLayerArgs): void;
+  /**
+   * decoderLayer for consecutive layers over the same h in one call (a decode step's whole stack):
+   * the same numbers as calling it layer by layer. A bad layer's arguments throw before any layer runs.
+   */
+  decoderStack(h: Storage, dtype: DType, layers: readonly DecoderStackLayer[], args: Omit<DecoderLayerArgs, "past" | "capacity" | "keyMask">): void;
 }

@@ -1,12 +1,12 @@
 /**
- * Backend.decoderLayer composed from a backend's own kernels, one op at a time (rmsnorm, gemm or
+ * Backend.decoderLayer (and decoderStack) composed from a backend's own kernels, one op at a time (rmsnorm, gemm or
  * qmatmul, binary add, rope, copy, attention, swiglu) exactly as the model's unfused forward runs
  * them: the reference backend's implementation, and the native backend's fallback where the add-on
  * has no fused kernel for the dtypes at hand.
  */
 import { type DType, type Storage, allocStorage } from "../core/dtype.ts";
 import { ShapeError } from "../core/errors.ts";
-import type { Backend, DecodeProjection, DecoderLayerArgs, DecoderLayerWeights, View } from "./Backend.ts";
+import type { Backend, DecodeProjection, DecoderLayerArgs, DecoderLayerWeights, DecoderStackLayer, View } from "./Backend.ts";
 
 function view(data: Storage, dtype: DType, shape: readonly number[], strides: readonly number[], offset = 0): View {
   return { data, dtype, shape, strides, offset };
@@ -50,6 +50,25 @@ function project(be: Backend, x: Storage, dtype: DType, M: number, K: number, N:
   return y;
 }
 
+/** The checks of a layer's cache positions and key mask (op: the Backend method, for the error). */
+function checkLayer(op: string, a: Pick<DecoderLayerArgs, "B" | "T" | "past" | "capacity" | "keyMask">): void {
+  const S = a.past + a.T;
+  if (a.past + a.T > a.capacity) throw new ShapeError(op, `${a.past} cached + ${a.T} new positions exceed the capacity ${a.capacity}`);
+  if (a.keyMask && a.keyMask.length !== a.B * S) throw new ShapeError(op, `keyMask has ${a.keyMask.length} elements, expected B * (past + T) = ${a.B * S}`);
+}
+
+/** Backend.decoderStack as decoderLayer calls, layer by layer, after every layer's checks passed. */
+export function composeDecoderStack(
+  be: Backend,
+  h: Storage,
+  dtype: DType,
+  layers: readonly DecoderStackLayer[],
+  args: Omit<DecoderLayerArgs, "past" | "capacity" | "keyMask">,
+): void {
+  layers.forEach((l, i) => checkLayer(`decoderStack: layer ${i}`, { ...args, past: l.past, capacity: l.capacity, keyMask: l.keyMask }));
+  for (const l of layers) be.decoderLayer(h, dtype, l.w, l.kCache, l.vCache, { ...args, past: l.past, capacity: l.capacity, keyMask: l.keyMask });
+}
+
 export function composeDecoderLayer(
   be: Backend,
   h: Storage,
@@ -62,8 +81,7 @@ export function composeDecoderLayer(
   const { B, T, C, F, Hq, Hkv, D, past, capacity, eps, theta, positions, keyMask } = args;
   const M = B * T;
   const S = past + T;
-  if (past + T > capacity) throw new ShapeError("decoderLayer", `${past} cached + ${T} new positions exceed the capacity ${capacity}`);
-  if (keyMask && keyMask.length !== B * S) throw new ShapeError("decoderLayer", `keyMask has ${keyMask.length} elements, expected B * (past + T) = ${B * S}`);
+  checkLayer("decoderLayer", args);
   const stat = (n: number) => (dtype === "float64" ? new Float64Array(n) : new Float32Array(n)) as Float32Array;
   const hv = dense(h, dtype, [M, C]);
 

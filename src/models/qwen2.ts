@@ -5,7 +5,7 @@
  */
 import type { DType } from "../core/dtype.ts";
 import { Generator } from "../core/rng.ts";
-import type { DecodeProjection, DecoderLayerWeights } from "../backend/Backend.ts";
+import type { DecodeProjection, DecoderLayerArgs, DecoderLayerWeights, DecoderStackLayer } from "../backend/Backend.ts";
 import { getBackend } from "../backend/registry.ts";
 import { type Embedding, Linear, Module, ModuleList, RMSNorm } from "../nn/index.ts";
 import { QuantizedLinear } from "../quant/index.ts";
@@ -120,6 +120,23 @@ function buildDecodeWeights(n1: RMSNorm, n2: RMSNorm, mods: Module[], dtype: DTy
   return { inputNorm, postNorm, q: q!, k: k!, v: v!, o: o!, gate: gate!, up: up!, down: down! };
 }
 
+/** What every layer of a decode step on h shares, as Backend.decoderLayer / decoderStack take it. */
+function decodeStepArgs(c: Qwen2Config, h: Tensor, eps: number, inp: LayerInputs): Omit<DecoderLayerArgs, "past" | "capacity" | "keyMask"> {
+  const [B, Tn] = h.shape as [number, number, number];
+  return {
+    B,
+    T: Tn,
+    C: c.hidden_size,
+    F: c.intermediate_size,
+    Hq: c.num_attention_heads,
+    Hkv: c.num_key_value_heads,
+    D: c.head_dim,
+    eps,
+    theta: c.rope_theta,
+    positions: inp.positions.data() as Int32Array,
+  };
+}
+
 // ---- Attention -------------------------------------------------------------------------------
 
 export class Qwen2Attention extends Module {
@@ -209,32 +226,23 @@ export class Qwen2DecoderLayer extends Module {
    * adapters or other wrapped projections, mixed dtypes, a cache without room or capacity).
    */
   forwardDecode(h: Tensor, inp: LayerInputs): Tensor | null {
-    const attn = this.self_attn;
-    const c = attn.config;
-    if (!inp.cache || attn.invFreq !== null) return null;
-    const dtype = h.dtype;
-    const w = this.decodeWeights(dtype);
-    if (!w) return null;
-    const [B, Tn] = h.shape as [number, number, number];
-    const slots = inp.cache.slots(attn.layerIdx, Tn, dtype);
-    if (!slots) return null;
-    getBackend().decoderLayer(h.storage, dtype, w, slots.k.storage, slots.v.storage, {
-      B,
-      T: Tn,
-      C: c.hidden_size,
-      F: c.intermediate_size,
-      Hq: c.num_attention_heads,
-      Hkv: c.num_key_value_heads,
-      D: c.head_dim,
-      past: slots.past,
-      capacity: slots.k.shape[2]!,
-      eps: this.input_layernorm.eps,
-      theta: c.rope_theta,
-      positions: inp.positions.data() as Int32Array,
-      keyMask: inp.keyMask,
-    });
-    inp.cache.commit(attn.layerIdx, Tn);
+    const layer = this.decodeInputs(h, inp);
+    if (!layer) return null;
+    const { w, kCache, vCache, ...rest } = layer;
+    getBackend().decoderLayer(h.storage, h.dtype, w, kCache, vCache, { ...decodeStepArgs(this.self_attn.config, h, this.input_layernorm.eps, inp), ...rest });
+    inp.cache!.commit(this.self_attn.layerIdx, h.shape[1]!);
     return h;
+  }
+
+  /** This layer as Backend.decoderLayer / decoderStack take it for a decode step on h, or null where it does not fit. */
+  decodeInputs(h: Tensor, inp: LayerInputs): DecoderStackLayer | null {
+    const attn = this.self_attn;
+    if (!inp.cache || attn.invFreq !== null) return null;
+    const w = this.decodeWeights(h.dtype);
+    if (!w) return null;
+    const slots = inp.cache.slots(attn.layerIdx, h.shape[1]!, h.dtype);
+    if (!slots) return null;
+    return { w, kCache: slots.k.storage, vCache: slots.v.storage, past: slots.past, capacity: slots.k.shape[2]!, keyMask: inp.keyMask };
   }
 
   /**
@@ -287,8 +295,29 @@ export class Qwen2Model extends Module {
     // lookup's fresh output, is then updated in place); anything else runs the ops one by one.
     const fused =
       opts.fused !== false && opts.cache?.capacity !== undefined && !isGradEnabled() && B * Tn <= FUSED_DECODE_MAX_ROWS && h.isContiguous && h.offset === 0;
-    for (const layer of this.layers.items) h = (fused ? layer.forwardDecode(h, inp) : null) ?? layer.forward(h, inp);
+    if (!(fused && this.forwardDecodeStack(h, inp))) {
+      for (const layer of this.layers.items) h = (fused ? layer.forwardDecode(h, inp) : null) ?? layer.forward(h, inp);
+    }
     return this.norm.forward(h);
+  }
+
+  /**
+   * Every layer of a no-grad decode step in one Backend.decoderStack call, h updated in place; false,
+   * having done nothing, when a layer does not fit it (each layer then goes its own way).
+   */
+  private forwardDecodeStack(h: Tensor, inp: LayerInputs): boolean {
+    const items = this.layers.items;
+    if (items.length === 0 || !inp.cache) return false;
+    const eps = items[0]!.input_layernorm.eps;
+    const layers: DecoderStackLayer[] = [];
+    for (const layer of items) {
+      const l = layer.input_layernorm.eps === eps ? layer.decodeInputs(h, inp) : null;
+      if (!l) return false;
+      layers.push(l);
+    }
+    getBackend().decoderStack(h.storage, h.dtype, layers, decodeStepArgs(this.config, h, eps, inp));
+    for (const layer of items) inp.cache.commit(layer.self_attn.layerIdx, h.shape[1]!);
+    return true;
   }
 }
 

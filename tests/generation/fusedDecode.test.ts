@@ -1,5 +1,5 @@
 /**
- * Fused decode (one Backend.decoderLayer call per layer for a no-grad decode step) against the
+ * Fused decode (one Backend.decoderStack call, or a decoderLayer call per layer, for a no-grad decode step) against the
  * unfused forward (every op separately, as training runs it), on tiny random Qwen2 models in
  * float32, bfloat16, Q8_0 and Q4_0, on every backend: a left-padded batch of 2 must give the same
  * greedy tokens and the same logits at every step, with the fused kernel really taken; models it
@@ -43,21 +43,30 @@ function buildModel(variant: string, config: Record<string, unknown> = CONFIG): 
   return m;
 }
 
-/** Counts Backend.decoderLayer calls while fn runs. */
+/** Counts the layers run fused while fn runs: Backend.decoderLayer calls plus the layers of decoderStack calls. */
 function countFused<T>(fn: () => T): [T, number] {
-  const be = getBackend() as unknown as { decoderLayer: (...a: unknown[]) => void };
-  const own = Object.prototype.hasOwnProperty.call(be, "decoderLayer");
-  const orig = be.decoderLayer;
+  const be = getBackend() as unknown as Record<string, (...a: unknown[]) => void>;
   let calls = 0;
-  be.decoderLayer = (...a: unknown[]) => {
-    calls++;
-    return orig.apply(be, a);
-  };
+  const wrapped: [string, boolean, (...a: unknown[]) => void][] = [];
+  for (const name of ["decoderLayer", "decoderStack"]) {
+    const orig = be[name]!;
+    wrapped.push([name, Object.prototype.hasOwnProperty.call(be, name), orig]);
+    be[name] = (...a: unknown[]) => {
+      calls += name === "decoderStack" ? (a[2] as unknown[]).length : 1;
+      // decoderStack composed layer by layer calls decoderLayer: count those layers once.
+      const before = calls;
+      const r = orig.apply(be, a);
+      if (name === "decoderStack") calls = before;
+      return r;
+    };
+  }
   try {
     return [fn(), calls];
   } finally {
-    if (own) be.decoderLayer = orig;
-    else delete (be as { decoderLayer?: unknown }).decoderLayer;
+    for (const [name, own, orig] of wrapped) {
+      if (own) be[name] = orig;
+      else delete be[name];
+    }
   }
 }
 

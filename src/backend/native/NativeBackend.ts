@@ -14,6 +14,7 @@ import type {
   DecodeProjection,
   DecoderLayerArgs,
   DecoderLayerWeights,
+  DecoderStackLayer,
   GemmArgs,
   Nf4Args,
   QMatmulArgs,
@@ -22,7 +23,7 @@ import type {
   UnaryOp,
   View,
 } from "../Backend.ts";
-import { composeDecoderLayer } from "../decoderLayer.ts";
+import { composeDecoderLayer, composeDecoderStack } from "../decoderLayer.ts";
 import { ReferenceBackend } from "../reference/ReferenceBackend.ts";
 import { type Addon, loadAddon } from "./addon.ts";
 import { nativeGemm } from "./gemm.ts";
@@ -399,6 +400,16 @@ export class NativeBackend implements Backend {
     if (fused === null || floatCode(dtype, h, kCache, vCache) === null) return composeDecoderLayer(this, h, dtype, w, kCache, vCache, args);
     const { B, T, C, F, Hq, Hkv, D, past, capacity, eps, theta, positions, keyMask } = args;
     this.addon["decoderLayer"](h, fused.code, [B, T, C, F, Hq, Hkv, D, past, capacity], eps, theta, positions, keyMask, kCache, vCache, ...fused.weights);
+  }
+
+  decoderStack(h: Storage, dtype: DType, layers: readonly DecoderStackLayer[], args: Omit<DecoderLayerArgs, "past" | "capacity" | "keyMask">): void {
+    const stack = this.addon["decoderStack"];
+    const fused = layers.map((l) => (floatCode(dtype, l.kCache, l.vCache) === null ? null : this.fusedLayerArgs(dtype, l.w)));
+    // An add-on without the fused stack, or a layer it does not take: layer by layer.
+    if (!stack || floatCode(dtype, h) === null || fused.some((f) => f === null)) return composeDecoderStack(this, h, dtype, layers, args);
+    const { B, T, C, F, Hq, Hkv, D, eps, theta, positions } = args;
+    const list = layers.map((l, i) => [l.past, l.capacity, l.keyMask, l.kCache, l.vCache, ...fused[i]!.weights]);
+    stack(h, fused[0]?.code ?? 0, [B, T, C, F, Hq, Hkv, D], eps, theta, positions, list);
   }
 
   /**

@@ -13,6 +13,7 @@ import type {
   BinaryOp,
   DecoderLayerArgs,
   DecoderLayerWeights,
+  DecoderStackLayer,
   GemmArgs,
   Nf4Args,
   QMatmulArgs,
@@ -21,7 +22,7 @@ import type {
   UnaryOp,
   View,
 } from "../Backend.ts";
-import { composeDecoderLayer } from "../decoderLayer.ts";
+import { composeDecoderLayer, composeDecoderStack } from "../decoderLayer.ts";
 import { adamw } from "./adamw.ts";
 import { attention, attentionBackward } from "./attention.ts";
 import { copy, fill, unary, unaryBackward, binary, where } from "./elementwise.ts";
@@ -215,5 +216,9 @@ export class ReferenceBackend implements Backend {
 
   decoderLayer(h: Storage, dtype: DType, w: DecoderLayerWeights, kCache: Storage, vCache: Storage, args: DecoderLayerArgs): void {
     composeDecoderLayer(this, h, dtype, w, kCache, vCache, args);
+  }
+
+  decoderStack(h: Storage, dtype: DType, layers: readonly DecoderStackLayer[], args: Omit<DecoderLayerArgs, "past" | "capacity" | "keyMask">): void {
+    composeDecoderStack(this, h, dtype, layers, args);
   }
 }
