@@ -2,7 +2,7 @@
  * Module: a tree of named parameters, buffers and submodules. A parameter's path
  * ("layers.0.mlp.up_proj.weight") is its checkpoint key, as in PyTorch state dicts.
  */
-import { type DType, isFloat } from "../core/dtype.ts";
+import { type DType, type Storage, allocBytes, bytesPerElement, isFloat, storageOver } from "../core/dtype.ts";
 import { GraftError, fmtShape } from "../core/errors.ts";
 import { sameShape } from "../core/shape.ts";
 import { Tensor, noGrad } from "../tensor/index.ts";
@@ -14,14 +14,8 @@ export function Parameter(t: Tensor, requiresGrad = true): Tensor {
   return p;
 }
 
-/**
- * A parameter cast for Module.to: into fresh zeroed storage (Tensor.empty), which the native
- * backend backs with huge pages even where malloc reuses freed memory; a cast's uninitialised output
- * would keep that memory's 4 KiB pages, and weights are what a decode step streams.
- */
-function castParameter(p: Tensor, dtype: DType): Tensor {
-  return noGrad(() => Tensor.empty(p.shape, dtype).copy_(p));
-}
+/** Byte alignment of each parameter inside packParameters' blocks (a cache line, a SIMD vector). */
+const PACK_ALIGN = 64;
 
 export class StateDictError extends GraftError {
   override name = "StateDictError";
@@ -158,12 +152,60 @@ export abstract class Module {
     return this;
   }
 
-  /** Casts every floating parameter and buffer to dtype, in place of the old tensors. */
+  /**
+   * Casts every floating parameter and buffer to dtype, in place of the old tensors. The parameters
+   * land packed, as packParameters leaves them (when any needed the cast).
+   */
   to(dtype: DType): this {
+    if (this.parameters().some((p) => isFloat(p.dtype) && p.dtype !== dtype)) this.packParameters(dtype);
     for (const [, m] of this.namedModules()) {
-      for (const [name, p] of m._parameters) if (p && isFloat(p.dtype) && p.dtype !== dtype) m.setParameter(name, castParameter(p, dtype));
       for (const [name, b] of m._buffers) if (isFloat(b.dtype)) m._buffers.set(name, b.to(dtype));
     }
+    return this;
+  }
+
+  /**
+   * Moves every floating parameter (cast to `dtype` when given) into one contiguous block per dtype,
+   * in module order, each at a 64-byte boundary, in place of the old tensors (requiresGrad kept;
+   * parameters that are the same view of one storage, as a tied weight, stay one storage). A block of
+   * 2 MiB or more comes from the large-array allocator, which the native backend backs with huge
+   * pages: a decode step then streams a layer's weights, small ones included, as one run of memory
+   * with few TLB misses. Left where they are: placeholders (a storage smaller than the tensor, as
+   * withEmptyWeights makes) and parameters that are different views of one storage. Like to(), this
+   * replaces the parameter tensors: do it before an optimizer takes them.
+   */
+  packParameters(dtype?: DType): this {
+    // Parameters over one storage (a tied weight: each module's tensor is its own detached view)
+    // move together when they are the same view of it; other views of one storage are left alone.
+    const groups = new Map<Storage, { p: Tensor; uses: [Module, string][]; same: boolean }>();
+    for (const [, m] of this.namedModules()) {
+      for (const [name, p] of m._parameters) {
+        if (!p || !isFloat(p.dtype) || p.storage.length < p.numel) continue;
+        const g = groups.get(p.storage);
+        if (!g) groups.set(p.storage, { p, uses: [[m, name]], same: true });
+        else {
+          g.uses.push([m, name]);
+          g.same &&= g.p.offset === p.offset && sameShape(g.p.shape, p.shape) && sameShape(g.p.strides, p.strides);
+        }
+      }
+    }
+    const moving = [...groups.values()].filter((g) => g.same);
+    const totals = new Map<DType, number>();
+    const offsets = moving.map(({ p }) => {
+      const dt = dtype ?? p.dtype;
+      const offset = totals.get(dt) ?? 0;
+      totals.set(dt, offset + Math.ceil((p.numel * bytesPerElement(dt)) / PACK_ALIGN) * PACK_ALIGN);
+      return offset;
+    });
+    const blocks = new Map([...totals].map(([dt, bytes]) => [dt, allocBytes(bytes)]));
+    noGrad(() => {
+      moving.forEach(({ p, uses }, i) => {
+        const dt = dtype ?? p.dtype;
+        const block = blocks.get(dt)!;
+        const t = new Tensor(storageOver(dt, block.buffer, block.byteOffset + offsets[i]!, p.numel), dt, p.shape).copy_(p);
+        for (const [m, name] of uses) m.setParameter(name, t);
+      });
+    });
     return this;
   }
 

@@ -102,5 +102,8 @@ export function quantizeModel(model: Module, type: QuantType, opts: QuantizeOpti
   } else if (tied) {
     report.skipped.push({ path: "lm_head", reason: "lmHead: none (tied embedding kept in float)" });
   }
+  // What stays in float (norms, embeddings, biases) moves to a block of its own, so the block the
+  // replaced weights shared with it (a packed model's) is freed, not kept alive by a norm weight.
+  if (report.replaced.length > 0) model.packParameters();
   return report;
 }
