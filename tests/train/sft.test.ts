@@ -152,7 +152,11 @@ test("freeze: --trainable-layers 1 trains only the top block; embeddings and the
   const baseP = new Map(base.namedParameters());
   let top = 0;
   for (const [k, p] of tuned.namedParameters()) {
-    const same = Buffer.from((p.data() as Float32Array).buffer).equals(Buffer.from((baseP.get(k)!.data() as Float32Array).buffer));
+    const bytes = (t: T.Tensor) => {
+      const d = t.data() as Float32Array; // a view into the model's packed block
+      return Buffer.from(d.buffer, d.byteOffset, d.byteLength);
+    };
+    const same = bytes(p).equals(bytes(baseP.get(k)!));
     if (k.startsWith("model.layers.1.")) {
       if (k.endsWith(".weight") && !k.includes("norm")) assert.ok(!same, `${k} did not train`);
       top += p.numel;
