@@ -129,7 +129,8 @@ export function runDecodeBench(
     log(fmtRow(row));
   };
   const t0 = performance.now();
-  const base = createModel(QWEN25_05B, { seed: 0 }) as CausalLM;
+  // Packed, as loadModel leaves a checkpoint's weights (Module.packParameters).
+  const base = createModel(QWEN25_05B, { seed: 0 }).packParameters() as CausalLM;
   log(`built the 0.5B-shaped model (${(base.numParameters() / 1e6).toFixed(0)} M parameters) in ${((performance.now() - t0) / 1e3).toFixed(1)} s`);
   measure("float32", base);
   for (const type of ["q8_0", "q4_0"] as const) {

@@ -4,7 +4,6 @@
  * `createModel(config)` builds a randomly initialised model for pretraining.
  */
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import type { DType } from "../core/dtype.ts";
 import { type TensorMap, type TensorReader, openSafetensorsModel, writeFileAtomic, writeShardedSafetensors } from "../formats/index.ts";
@@ -54,28 +53,16 @@ export function readModelConfig(dir: string): ModelConfig {
 }
 
 /**
- * A randomly initialised model from a config.json object, its parameters packed (Module.packParameters).
- * With opts.quantize "nf4" every Linear but lm_head is an NF4Linear (qwen2/llama quantize each layer
- * right after its init; other architectures after the whole init), and nothing is packed.
+ * A randomly initialised model from a config.json object. With opts.quantize "nf4" every Linear but
+ * lm_head is an NF4Linear (qwen2/llama quantize each layer right after its init; other
+ * architectures after the whole init).
  */
 export function createModel(config: Record<string, unknown> & { model_type: string }, opts: CreateOptions = {}): Model {
   const entry = modelEntry(config.model_type);
   const q = buildQuantization(opts);
   const model = entry.create(entry.config(config), opts);
   if (q) quantizeLinears(model, q);
-  else model.packParameters();
   return model;
-}
-
-/**
- * Packs a loaded model's parameters (Module.packParameters) where free memory holds a second copy
- * of them: the old tensors are freed as the collector gets to them, so packing can briefly double
- * the weights' memory. Without the room the model stays as loaded, which only costs speed.
- */
-function packIfRoom(model: Model): void {
-  let bytes = 0;
-  for (const p of model.parameters()) bytes += p.storage.byteLength;
-  if (os.freemem() >= 2 * bytes) model.packParameters();
 }
 
 /**
@@ -84,8 +71,9 @@ function packIfRoom(model: Model): void {
  * a StateDictError naming all of them. The model comes back in eval mode (dropout off), as
  * transformers' from_pretrained; createModel's is in training mode. With opts.quantize "nf4"
  * (from_pretrained's load_in_4bit) the model is built with empty weights and the tensors are read
- * one at a time, each Linear quantized as soon as its weight and bias are in; without it the
- * parameters are packed (Module.packParameters) where free memory holds a second copy of them.
+ * one at a time, each Linear quantized as soon as its weight and bias are in. Without it, a model
+ * whose entry sanitizes tensor by tensor (qwen2, llama) gets its parameters packed first
+ * (Module.packParameters) and each tensor read straight into its place.
  */
 export function loadModel(dir: string, opts: CreateOptions = {}): Model {
   const config = readModelConfig(dir);
@@ -96,10 +84,12 @@ export function loadModel(dir: string, opts: CreateOptions = {}): Model {
   const dtype = opts.dtype ?? "float32";
   const source = path.basename(reader.path);
   try {
-    if (!q) {
-      assignWeights(model, entry.sanitize(readAll(reader), config, model), dtype, source);
-      packIfRoom(model);
-    }
+    if (!q && entry.sanitizesPerTensor) {
+      // Packed parameters first (zeros, untouched until written), then each tensor read and copied
+      // into its place: the weights' memory once, plus one tensor.
+      model.packParameters();
+      assignWeightsStreaming(model, sanitizedOneByOne(reader, entry, config, model), null, dtype, source, true);
+    } else if (!q) assignWeights(model, entry.sanitize(readAll(reader), config, model), dtype, source);
     else if (entry.sanitizesPerTensor) assignWeightsStreaming(model, sanitizedOneByOne(reader, entry, config, model), q, dtype, source);
     else assignWeightsStreaming(model, entry.sanitize(readAll(reader), config, model), q, dtype, source);
   } finally {

@@ -213,10 +213,19 @@ export function quantizeLinears(model: Module, q: BuildQuantization): void {
 /**
  * A strict load that takes the checkpoint one tensor at a time (`tensors` yields module keys), sets
  * each as assignWeights does and, with `q`, turns each NF4-targeted Linear into an NF4Linear as
- * soon as its weight and bias are set, so at most one full-precision layer exists at a time. Throws
- * one StateDictError naming every missing, unexpected and mis-shaped key.
+ * soon as its weight and bias are set, so at most one full-precision layer exists at a time. With
+ * inPlace, a floating tensor is copied (cast) into its parameter when that already has the dtype it
+ * would be cast to, instead of replacing it: a packed model stays packed. Throws one StateDictError
+ * naming every missing, unexpected and mis-shaped key.
  */
-export function assignWeightsStreaming(model: Module, tensors: Iterable<[string, Tensor]>, q: BuildQuantization | null, dtype?: DType, source = "checkpoint"): void {
+export function assignWeightsStreaming(
+  model: Module,
+  tensors: Iterable<[string, Tensor]>,
+  q: BuildQuantization | null,
+  dtype?: DType,
+  source = "checkpoint",
+  inPlace = false,
+): void {
   const own = model.stateDict();
   const owners = parameterOwners(model);
   const parents = parentsOf(model);
@@ -233,11 +242,14 @@ export function assignWeightsStreaming(model: Module, tensors: Iterable<[string,
   for (const [k, t] of tensors) {
     const target = own[k];
     if (!target) unexpected.push(k);
-    else if (!sameShape(target, t)) misShaped.push(misShapedKey(k, target, t, source));
-    else {
+    else if (!sameShape(target, t)) {
+      seen.add(k); // reported mis-shaped, not missing
+      misShaped.push(misShapedKey(k, target, t, source));
+    } else {
       seen.add(k);
       const owner = owners.get(k);
-      assignOne(target, owner, t, dtype);
+      if (inPlace && (!isFloat(t.dtype) || target.dtype === (dtype ?? target.dtype))) noGrad(() => target.copy_(t));
+      else assignOne(target, owner, t, dtype);
       const left = owner && pending.get(owner[2]);
       if (!owner || !left) continue;
       left.delete(k);

@@ -2,13 +2,17 @@
  * Module.packParameters and Module.to: every floating parameter moves into one block per dtype, at
  * 64-byte boundaries in module order, with its values, shape and requiresGrad; a shared parameter
  * stays one storage; integer parameters and withEmptyWeights placeholders stay as they were; the
- * model computes what it did. quantizeModel repacks what stays in float, off the old block.
+ * model computes what it did. loadModel reads a qwen2 checkpoint into packed parameters, and
+ * quantizeModel repacks what stays in float, off the old block.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import "../../src/backend/index.ts";
 import { Generator } from "../../src/core/rng.ts";
-import { type CausalLM, createModel, isEmptyWeight, withEmptyWeights } from "../../src/models/index.ts";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { type CausalLM, createModel, isEmptyWeight, loadCausalLM, saveModel, withEmptyWeights } from "../../src/models/index.ts";
 import { linear } from "../../src/models/weights.ts";
 import * as nn from "../../src/nn/index.ts";
 import { quantizeModel } from "../../src/quant/index.ts";
@@ -89,17 +93,30 @@ test("packParameters keeps a shared storage shared and leaves placeholders alone
   assert.ok(isEmptyWeight(holder.weight) && isEmptyWeight(holder.bias!), "placeholders are not materialised");
 });
 
-test("createModel packs; quantizeModel moves what stays in float off the old block", () => {
+test("loadModel reads a qwen2 checkpoint into packed parameters; quantizeModel moves what stays in float off the block", () => {
   const config = { model_type: "qwen2", vocab_size: 64, hidden_size: 32, intermediate_size: 48, num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 1, max_position_embeddings: 32 };
-  const m = createModel(config, { seed: 3 }) as CausalLM;
-  const params = m.parameters();
-  const block = params[0]!.storage.buffer;
-  assert.ok(params.every((p) => p.storage.buffer === block), "one block for the whole model");
-  const ids = T.tensor(Int32Array.from([1, 5, 9]), { shape: [1, 3], dtype: "int32" });
-  const logits = T.noGrad(() => m.forward(ids).toArray());
-  quantizeModel(m, "q8_0");
-  const rest = m.parameters().filter((p) => p.dtype === "float32");
-  assert.ok(rest.length > 0 && rest.every((p) => p.storage.buffer !== block && p.storage.buffer === rest[0]!.storage.buffer));
-  const q = T.noGrad(() => m.forward(ids).toArray());
-  assert.ok(q.every((v, i) => Math.abs(v - logits[i]!) < 0.05 * (1 + Math.abs(logits[i]!))));
+  const made = createModel(config, { seed: 3 }) as CausalLM;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "graft-pack-"));
+  try {
+    saveModel(made, dir);
+    for (const dtype of ["float32", "bfloat16"] as const) {
+      const m = loadCausalLM(dir, { dtype });
+      const params = m.parameters();
+      const block = params[0]!.storage.buffer;
+      assert.ok(params.every((p) => p.storage.buffer === block && p.dtype === dtype), `${dtype}: one block for the whole model`);
+      const want = new Map(made.namedParameters());
+      for (const [k, p] of m.namedParameters()) assert.deepEqual(p.toArray(), want.get(k)!.to(dtype).toArray(), `${dtype}: ${k}`);
+    }
+    const m = loadCausalLM(dir);
+    const block = m.parameters()[0]!.storage.buffer;
+    const ids = T.tensor(Int32Array.from([1, 5, 9]), { shape: [1, 3], dtype: "int32" });
+    const logits = T.noGrad(() => m.forward(ids).toArray());
+    quantizeModel(m, "q8_0");
+    const rest = m.parameters().filter((p) => p.dtype === "float32");
+    assert.ok(rest.length > 0 && rest.every((p) => p.storage.buffer !== block && p.storage.buffer === rest[0]!.storage.buffer));
+    const q = T.noGrad(() => m.forward(ids).toArray());
+    assert.ok(q.every((v, i) => Math.abs(v - logits[i]!) < 0.05 * (1 + Math.abs(logits[i]!))));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
