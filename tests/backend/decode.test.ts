@@ -2,8 +2,10 @@
  * The decode-step kernels of native/decode.cpp against the reference backend: attention with few
  * query rows (the decode kernel the native backend picks for T <= DECODE_ATTENTION_MAX_T: GQA, causal
  * with T < S, key masks, a fully masked row, head dims off the vector width, odd or past four vectors,
- * a size that runs on the pool), and the fused decoder layer for float32 / bfloat16 / Q8_0 / Q4_0 projections, which must also
- * equal the native backend's own ops run one by one, bit for bit.
+ * a size that runs on the pool), and the fused decoder layer for float32 / bfloat16 / Q8_0 / Q4_0
+ * projections, which must also equal the native backend's own ops run one by one, bit for bit; and
+ * the fused stack (every layer in one call) against a decoderLayer call per layer, bit for bit,
+ * whose bad layer is named before any layer runs.
  */
 import { describe, test } from "node:test";
 import "../../src/backend/index.ts";
@@ -180,3 +182,55 @@ describe("fused decoder layer (native) vs the ops one by one", () => {
     assert.throws(() => ref.decoderLayer(h, "float32", w, kc, vc, args), /exceed the capacity 9/);
   });
 });
+
+describe("fused decoder stack (native) vs its layers one call each", () => {
+  const cases: LayerCase[] = [
+    { name: "float32, B=2 T=1, padded", dtype: "float32", kinds: Array(7).fill("float"), B: 2, T: 1, past: 4, padded: true },
+    { name: "bfloat16, B=1 T=2", dtype: "bfloat16", kinds: Array(7).fill("float"), B: 1, T: 2, past: 3, padded: false },
+    { name: "q8_0 over bfloat16, B=1 T=1", dtype: "bfloat16", kinds: Array(7).fill("q8_0"), B: 1, T: 1, past: 6, padded: false },
+  ];
+  cases.forEach((c, i) => {
+    test(c.name, skip, () => {
+      // Three layers over the same h, each with its own weights and caches.
+      const layers = [0, 1, 2].map((j) => makeLayer(c, 200 + 10 * i + j));
+      const { args, h } = layers[0]!;
+      const stackLayers = () => layers.map((l) => ({ w: l.w, kCache: copyOf(l.kc), vCache: copyOf(l.vc), past: args.past, capacity: CAP, keyMask: args.keyMask }));
+      const { past: _p, capacity: _c, keyMask: _k, ...stepArgs } = args;
+      const stacked = stackLayers();
+      const hs = copyOf(h);
+      native.decoderStack(hs, c.dtype, stacked, stepArgs);
+      const byLayer = stackLayers();
+      const hl = copyOf(h);
+      for (const l of byLayer) native.decoderLayer(hl, c.dtype, l.w, l.kCache, l.vCache, args);
+      const composed = stackLayers();
+      const hc = copyOf(h);
+      ref.decoderStack(hc, c.dtype, composed, stepArgs);
+      assert.deepEqual(toNumbers(hs), toNumbers(hl), "h: one stack call vs a decoderLayer call per layer");
+      stacked.forEach((l, j) => {
+        assert.deepEqual(toNumbers(l.kCache), toNumbers(byLayer[j]!.kCache), `layer ${j} k cache`);
+        assert.deepEqual(toNumbers(l.vCache), toNumbers(byLayer[j]!.vCache), `layer ${j} v cache`);
+      });
+      assertClose("h vs reference", hs, hc, c.dtype === "bfloat16" ? tolFor("bfloat16", 4) : { rtol: 1e-4, atol: 1e-4 });
+      assert.notDeepEqual(toNumbers(hs), toNumbers(h), "h was updated");
+    });
+  });
+
+  test("a bad layer is named and nothing runs", skip, () => {
+    const c: LayerCase = { name: "", dtype: "float32", kinds: Array(7).fill("float"), B: 1, T: 1, past: 2, padded: false };
+    const a = makeLayer(c, 300);
+    const b = makeLayer(c, 301);
+    const { past: _p, capacity: _c, keyMask: _k, ...stepArgs } = a.args;
+    const h = copyOf(a.h);
+    const kc = copyOf(a.kc);
+    const good = { w: a.w, kCache: kc, vCache: copyOf(a.vc), past: 2, capacity: CAP, keyMask: null };
+    const shortCache = { w: b.w, kCache: new Float32Array(5), vCache: copyOf(b.vc), past: 2, capacity: CAP, keyMask: null };
+    assert.throws(() => native.decoderStack(h, "float32", [good, shortCache], stepArgs), /decoderStack: layers: layer 1: kCache has 5 elements, needs 288/);
+    assert.deepEqual(toNumbers(h), toNumbers(a.h), "h untouched");
+    assert.deepEqual(toNumbers(kc), toNumbers(a.kc), "layer 0's cache untouched");
+    const full = { ...good, past: CAP };
+    assert.throws(() => native.decoderStack(h, "float32", [good, full], stepArgs), /layer 1: 9 cached \+ 1 new positions exceed the capacity 9/);
+    assert.throws(() => ref.decoderStack(h, "float32", [good, full], stepArgs), /decoderStack: layer 1: 9 cached \+ 1 new positions exceed the capacity 9/);
+    assert.deepEqual(toNumbers(h), toNumbers(a.h), "h untouched by the reference either");
+  });
+});
+
