@@ -1,7 +1,7 @@
 /**
- * Fused decode (one Backend.decoderStack call, or a decoderLayer call per layer, for a no-grad decode step) against the
- * unfused forward (every op separately, as training runs it), on tiny random Qwen2 models in
- * float32, bfloat16, Q8_0 and Q4_0, on every backend: a left-padded batch of 2 must give the same
+ * Fused decode (for a no-grad decode step, one Backend.decoderStack call, or a decoderLayer call
+ * per layer) against the unfused forward (every op separately, as training runs it), on tiny random
+ * Qwen2 models in float32, bfloat16, Q8_0 and Q4_0, on every backend: a left-padded batch of 2 must give the same
  * greedy tokens and the same logits at every step, with the fused kernel really taken; models it
  * does not fit (rope_scaling) fall back. Plus the KVCache slots the fused step writes into.
  */
