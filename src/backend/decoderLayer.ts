@@ -1,8 +1,8 @@
 /**
- * Backend.decoderLayer (and decoderStack) composed from a backend's own kernels, one op at a time (rmsnorm, gemm or
- * qmatmul, binary add, rope, copy, attention, swiglu) exactly as the model's unfused forward runs
- * them: the reference backend's implementation, and the native backend's fallback where the add-on
- * has no fused kernel for the dtypes at hand.
+ * Backend.decoderLayer (and decoderStack) composed from a backend's own kernels, one op at a time
+ * (rmsnorm, gemm or qmatmul, binary add, rope, copy, attention, swiglu) exactly as the model's
+ * unfused forward runs them: the reference backend's implementation, and the native backend's
+ * fallback where the add-on has no fused kernel for the dtypes at hand.
  */
 import { type DType, type Storage, allocStorage } from "../core/dtype.ts";
 import { ShapeError } from "../core/errors.ts";

@@ -47,7 +47,7 @@ export function setLargeArrayAllocator(fn: LargeArrayAllocator | null): void {
 
 /** A buffer from the large-array allocator for an array of `bytes` bytes, or null when none applies. */
 export function allocLargeBuffer(bytes: number, zero: boolean): LargeBuffer | null {
-  return bytes >= Number(process.env["XLARGE"] ?? LARGE_ARRAY_BYTES) && largeAllocator ? largeAllocator(bytes, zero) : null;
+  return bytes >= LARGE_ARRAY_BYTES && largeAllocator ? largeAllocator(bytes, zero) : null;
 }
 
 /** A zeroed byte array (quantized weights' blocks), large ones from the large-array allocator. */

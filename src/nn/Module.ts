@@ -170,26 +170,33 @@ export abstract class Module {
    * parameters that are the same view of one storage, as a tied weight, stay one storage). A block of
    * 2 MiB or more comes from the large-array allocator, which the native backend backs with huge
    * pages: a decode step then streams a layer's weights, small ones included, as one run of memory
-   * with few TLB misses. Left where they are: placeholders (a storage smaller than the tensor, as
-   * withEmptyWeights makes) and parameters that are different views of one storage. Like to(), this
-   * replaces the parameter tensors: do it before an optimizer takes them.
+   * with few TLB misses. Left out of the blocks (only cast, each into storage of its own):
+   * placeholders (a storage smaller than the tensor, as withEmptyWeights makes) and parameters that
+   * are different views of one storage. Like to(), this replaces the parameter tensors: do it
+   * before an optimizer takes them.
    */
   packParameters(dtype?: DType): this {
     // Parameters over one storage (a tied weight: each module's tensor is its own detached view)
     // move together when they are the same view of it; other views of one storage are left alone.
-    const groups = new Map<Storage, { p: Tensor; uses: [Module, string][]; same: boolean }>();
+    const groups = new Map<Storage, { p: Tensor; uses: [Module, string, Tensor][]; same: boolean }>();
+    const left: [Module, string, Tensor][] = [];
     for (const [, m] of this.namedModules()) {
       for (const [name, p] of m._parameters) {
-        if (!p || !isFloat(p.dtype) || p.storage.length < p.numel) continue;
+        if (!p || !isFloat(p.dtype)) continue;
+        if (p.storage.length < p.numel) {
+          left.push([m, name, p]);
+          continue;
+        }
         const g = groups.get(p.storage);
-        if (!g) groups.set(p.storage, { p, uses: [[m, name]], same: true });
+        if (!g) groups.set(p.storage, { p, uses: [[m, name, p]], same: true });
         else {
-          g.uses.push([m, name]);
+          g.uses.push([m, name, p]);
           g.same &&= g.p.offset === p.offset && sameShape(g.p.shape, p.shape) && sameShape(g.p.strides, p.strides);
         }
       }
     }
     const moving = [...groups.values()].filter((g) => g.same);
+    for (const g of groups.values()) if (!g.same) left.push(...g.uses);
     const totals = new Map<DType, number>();
     const offsets = moving.map(({ p }) => {
       const dt = dtype ?? p.dtype;
@@ -205,6 +212,8 @@ export abstract class Module {
         const t = new Tensor(storageOver(dt, block.buffer, block.byteOffset + offsets[i]!, p.numel), dt, p.shape).copy_(p);
         for (const [m, name] of uses) m.setParameter(name, t);
       });
+      // What stays out of the blocks is still cast, each into storage of its own.
+      for (const [m, name, p] of left) if (dtype && p.dtype !== dtype) m.setParameter(name, Tensor.empty(p.shape, dtype).copy_(p));
     });
     return this;
   }

@@ -91,6 +91,23 @@ test("packParameters keeps a shared storage shared and leaves placeholders alone
   assert.ok(isEmptyWeight(holder.weight));
   holder.packParameters();
   assert.ok(isEmptyWeight(holder.weight) && isEmptyWeight(holder.bias!), "placeholders are not materialised");
+  holder.to("bfloat16");
+  assert.ok(holder.weight.dtype === "bfloat16" && holder.bias!.dtype === "bfloat16", "to() still casts them");
+
+  // Two different views of one storage stay as they are, and to() still casts each.
+  const views = new (class extends nn.Module {
+    readonly x = this.module("x", new nn.Linear(2, 2));
+    readonly y = this.module("y", new nn.Linear(2, 2));
+  })();
+  const whole = T.tensor([1, 2, 3, 4, 5, 6, 7, 8]);
+  views.x.setParameter("weight", whole.slice(0, 0, 4).reshape([2, 2]));
+  views.y.setParameter("weight", whole.slice(0, 4, 8).reshape([2, 2]));
+  views.packParameters();
+  assert.equal(views.x.weight.storage, whole.storage);
+  assert.equal(views.y.weight.storage, whole.storage);
+  views.to("bfloat16");
+  assert.deepEqual(views.y.weight.toArray(), [5, 6, 7, 8]);
+  assert.equal(views.y.weight.dtype, "bfloat16");
 });
 
 test("loadModel reads a qwen2 checkpoint into packed parameters; quantizeModel moves what stays in float off the block", () => {

@@ -433,5 +433,4 @@ export class NativeBackend implements Backend {
   }
 
   private readonly fusedArgs = new WeakMap<DecoderLayerWeights, { dtype: DType; args: { code: number; weights: unknown[] } | null }>();
-
 }
