@@ -252,14 +252,13 @@ constexpr size_t kLayerArgs = 32;  // kCache, vCache, 2 norms, 7 x 4 projection 
 struct Scratch {
   std::vector<char> buf;
   std::vector<float> rstd, table;
-  std::vector<double> invFreq;
-  Scratch(const Step& s) {
+  explicit Scratch(const Step& s) {
     const int64_t M = s.B * s.T;
     buf.resize(static_cast<size_t>(M) * (s.C + 2 * s.Hq * s.D + 2 * s.Hkv * s.D + 2 * s.F) * dtSize(s.dt));
     rstd.resize(static_cast<size_t>(M));
     table.resize(static_cast<size_t>(M * s.D));
     const int64_t half = s.D / 2;
-    invFreq.resize(static_cast<size_t>(half));
+    std::vector<double> invFreq(static_cast<size_t>(half));
     for (int64_t i = 0; i < half; i++) invFreq[i] = std::pow(s.theta, -2.0 * static_cast<double>(i) / static_cast<double>(s.D));
     for (int64_t r = 0; r < M; r++) {
       float* cs = table.data() + r * s.D;
@@ -352,11 +351,10 @@ napi_value DecoderStack(napi_env env, napi_callback_info info) {
   std::vector<int64_t> dims;
   if (!stepArgs(a, 7, st, dims)) return undefinedValue(env);
   void* h = bufArg(a, 0, st.dt, st.B * st.T * st.C, "h");
-  const uint32_t n = a.arrayLength(6);
   if (!a.ok()) return undefinedValue(env);
-  Args list(a, 6, "layers", n);
-  std::vector<Layer> layers(n);
-  for (uint32_t i = 0; i < n && list.ok(); i++) {
+  Args list(a, 6, "layers");
+  std::vector<Layer> layers(list.count());
+  for (size_t i = 0; i < layers.size() && list.ok(); i++) {
     Args la(list, i, "layer " + std::to_string(i), 3 + kLayerArgs);
     const int64_t past = la.integer(0), cap = la.integer(1);
     if (la.ok()) layerArgs(la, 2, 3, st, past, cap, layers[i]);

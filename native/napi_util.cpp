@@ -19,12 +19,13 @@ Args::Args(Args& parent, size_t i, const std::string& where, size_t expected)
   napi_is_array(env_, parent.argv_[i], &is);
   uint32_t n = 0;
   if (is) napi_get_array_length(env_, parent.argv_[i], &n);
-  if (!is || n < expected) {
-    fail("expected an array of " + std::to_string(expected) + " items" + (is ? ", got " + std::to_string(n) : ""));
+  if (!is || (expected != kAll && n < expected)) {
+    const std::string items = expected == kAll ? "" : " of " + std::to_string(expected) + " items";
+    fail("expected an array" + items + (is ? ", got " + std::to_string(n) : ""));
     return;
   }
-  argv_.resize(expected);
-  for (uint32_t j = 0; j < expected; j++) napi_get_element(env_, parent.argv_[i], j, &argv_[j]);
+  argv_.resize(expected == kAll ? n : expected);
+  for (uint32_t j = 0; j < argv_.size(); j++) napi_get_element(env_, parent.argv_[i], j, &argv_[j]);
 }
 
 void Args::fail(const std::string& message) {
@@ -92,19 +93,6 @@ bool Args::boolean(size_t i) {
   if (!ok_) return v;
   if (napi_get_value_bool(env_, argv_[i], &v) != napi_ok) fail("argument " + std::to_string(i) + " must be a boolean");
   return v;
-}
-
-uint32_t Args::arrayLength(size_t i) {
-  uint32_t n = 0;
-  if (!ok_) return n;
-  bool is = false;
-  napi_is_array(env_, argv_[i], &is);
-  if (!is) {
-    fail("argument " + std::to_string(i) + " must be an array");
-    return n;
-  }
-  napi_get_array_length(env_, argv_[i], &n);
-  return n;
 }
 
 std::vector<int64_t> Args::intList(size_t i) {

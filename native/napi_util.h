@@ -18,9 +18,10 @@ struct ArrayArg {
 class Args {
  public:
   Args(napi_env env, napi_callback_info info, const char* fn, size_t expected);
-  // The elements of parent's argument i (a JS array of `expected` items) read as arguments: errors say
-  // "<fn>: <where>: message" and fail the parent too.
-  Args(Args& parent, size_t i, const std::string& where, size_t expected);
+  // The elements of parent's argument i (a JS array of `expected` items, or of any length with kAll)
+  // read as arguments: errors say "<fn>: <where>: message" and fail the parent too.
+  static constexpr size_t kAll = SIZE_MAX;
+  Args(Args& parent, size_t i, const std::string& where, size_t expected = kAll);
   bool ok() const { return ok_; }
   size_t count() const { return argv_.size(); }
   ArrayArg array(size_t i);                   // any typed array
@@ -33,7 +34,6 @@ class Args {
   int64_t integer(size_t i);
   bool boolean(size_t i);
   std::vector<int64_t> intList(size_t i);     // plain JS array of numbers
-  uint32_t arrayLength(size_t i);             // length of a plain JS array
   void fail(const std::string& message);      // throws "<fn>: message"
   napi_env env() const { return env_; }
 
