@@ -13,6 +13,7 @@
 
 #include "cpu.h"
 #include "napi_util.h"
+#include "ops_kernels.h"
 #include "quant.h"
 #include "quant_scalar.h"
 #include "threadpool.h"
@@ -131,6 +132,17 @@ ArrayArg floatArg(Args& a, size_t i, int64_t code, const char* name) {
                    : typedArg(a, i, napi_float32_array, name, "Float32Array");
 }
 
+// Rounds n float32 values to bfloat16 in place (round to nearest even, as every bf16 store here).
+void roundToBf16(float* y, int64_t n) {
+  const OpsKernels& ok = graft::kernels();
+  uint16_t tmp[512];
+  for (int64_t i = 0; i < n; i += 512) {
+    const int64_t c = std::min<int64_t>(512, n - i);
+    ok.castRow(y + i, DT::F32, 1, tmp, DT::BF16, 1, c);
+    ok.castRow(tmp, DT::BF16, 1, y + i, DT::F32, 1, c);
+  }
+}
+
 int64_t codeArg(Args& a, size_t i, int64_t max, const char* what) {
   const int64_t c = a.integer(i);
   if (a.ok() && (c < 0 || c > max)) a.fail("unsupported " + std::string(what) + " code " + std::to_string(c));
@@ -174,10 +186,12 @@ napi_value QMatmul(napi_env env, napi_callback_info info) {
 }
 
 // gemv(x, w, y, dtype, yDtype, M, N, K, ldx, ldw, ldy, offX, offW, offY, alpha):
-// y[m, n] = alpha * sum_k x[m, k] w[n, k] for the float32 / bf16 decode matmuls (beta = 0).
+// y[m, n] = alpha * sum_k x[m, k] w[n, k] for the float32 / bf16 decode matmuls (beta = 0). yDtype 2:
+// y is float32 and holds each value rounded to bfloat16 (what a bf16 y cast to float32 holds), as a
+// decode step's logits want them: no bf16 copy to widen afterwards.
 napi_value Gemv(napi_env env, napi_callback_info info) {
   Args a(env, info, "gemv", 15);
-  const int64_t dc = codeArg(a, 3, 1, "dtype"), yc = codeArg(a, 4, 1, "dtype");
+  const int64_t dc = codeArg(a, 3, 1, "dtype"), yc = codeArg(a, 4, 2, "dtype");
   const int64_t M = a.integer(5), N = a.integer(6), K = a.integer(7);
   const int64_t ldx = a.integer(8), ldw = a.integer(9), ldy = a.integer(10);
   const int64_t offX = a.integer(11), offW = a.integer(12), offY = a.integer(13);
@@ -187,7 +201,7 @@ napi_value Gemv(napi_env env, napi_callback_info info) {
            std::to_string(ldx) + ", ldw " + std::to_string(ldw) + ", ldy " + std::to_string(ldy));
   ArrayArg x = floatArg(a, 0, dc, "x");
   ArrayArg w = floatArg(a, 1, dc, "w");
-  ArrayArg y = floatArg(a, 2, yc, "y");
+  ArrayArg y = floatArg(a, 2, yc == 1 ? 1 : 0, "y");
   if (a.ok() && M > 0 && N > 0) {
     needLength(a, x, offX + (M - 1) * ldx + K, "x");
     needLength(a, w, offW + (N - 1) * ldw + K, "w");
@@ -201,7 +215,12 @@ napi_value Gemv(napi_env env, napi_callback_info info) {
   const Kernels& k = kernels();
   const GemvFn fn = dc == 1 ? k.gemvBf16 : k.gemvF32;
   const float al = static_cast<float>(alpha);
-  forRows(N, M * K, [&](int64_t n0, int64_t n1) { fn(xp, ldx, wp, ldw, M, K, n0, n1, yp, ldy, yc == 1, al); });
+  forRows(N, M * K, [&](int64_t n0, int64_t n1) {
+    fn(xp, ldx, wp, ldw, M, K, n0, n1, yp, ldy, yc == 1, al);
+    if (yc == 2) {
+      for (int64_t m = 0; m < M; m++) roundToBf16(reinterpret_cast<float*>(yp) + m * ldy + n0, n1 - n0);
+    }
+  });
   return undefinedValue(env);
 }
 

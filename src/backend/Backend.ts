@@ -81,6 +81,11 @@ export interface GemmArgs {
   /** C = alpha * op(A) @ op(B) + beta * C. beta = 0 must ignore C's prior contents (even NaN). */
   alpha: number;
   beta: number;
+  /**
+   * A float32 C gets each value rounded to bfloat16 first: what a bfloat16 C widened afterwards
+   * would hold (a bfloat16 model's logits, upcast), in one pass. Needs beta = 0.
+   */
+  roundToBf16?: boolean;
 }
 
 export interface AttentionArgs {

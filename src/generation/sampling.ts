@@ -1,22 +1,18 @@
 /** Samplers: pick the next token from one row of (processed) logits. */
 import { GraftError } from "../core/errors.ts";
 import type { Generator } from "../core/rng.ts";
+import { Tensor } from "../tensor/index.ts";
 import { softmaxRow } from "./logitsProcessors.ts";
 
-/** The index of the largest logit (the first one on ties, like torch.argmax). */
+/**
+ * The index of the largest logit (the first one on ties, like torch.argmax), found by the backend's
+ * argmax: a vocabulary of 150k logits is one vectorised pass, not a JS loop.
+ */
 export function greedy(logits: Float32Array): number {
-  let best = 0;
-  let max = -Infinity;
-  for (let i = 0; i < logits.length; i++) {
-    if (logits[i]! > max) {
-      max = logits[i]!;
-      best = i;
-    }
-  }
-  if (max === -Infinity) {
-    if (logits.some((x) => Number.isNaN(x))) throw new GraftError("greedy: the logits contain NaN");
-    throw new GraftError("greedy: every token was filtered out (all logits are -Infinity)");
-  }
+  const best = logits.length === 0 ? -1 : (new Tensor(logits, "float32", [logits.length]).argmax().item() as number);
+  const max = best < 0 ? -Infinity : logits[best]!;
+  if (Number.isNaN(max)) throw new GraftError(`greedy: the logits contain NaN (at token ${best})`);
+  if (max === -Infinity) throw new GraftError("greedy: every token was filtered out (all logits are -Infinity)");
   return best;
 }
 

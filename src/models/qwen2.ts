@@ -340,8 +340,14 @@ export class Qwen2ForCausalLM extends Module implements CausalLM {
 
   forward(inputIds: Tensor, opts: ForwardOptions = {}): Tensor {
     const h = this.model.forward(inputIds, opts);
-    const logits = this.lm_head ? this.lm_head.forward(h) : T.matmul(h, this.model.embed_tokens.weight.T);
-    return opts.upcastLogits === false ? logits : logits.to("float32");
+    const head = this.lm_head;
+    if (head && (Object.getPrototypeOf(head) !== Linear.prototype || head.bias)) {
+      const logits = head.forward(h); // a wrapped head (adapters) runs its own forward
+      return opts.upcastLogits === false ? logits : logits.to("float32");
+    }
+    const w = (head ? head.weight : this.model.embed_tokens.weight).T;
+    // matmulTo: the bfloat16 logits widened by the GEMM itself, without a bfloat16 copy to cast
+    return opts.upcastLogits === false ? T.matmul(h, w) : T.matmulTo(h, w, "float32");
   }
 
   newCache(batch: number, maxLength?: number): KVCache {

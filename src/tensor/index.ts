@@ -21,6 +21,7 @@ export {
   log,
   logSoftmax,
   matmul,
+  matmulTo,
   maximum,
   mean,
   minimum,

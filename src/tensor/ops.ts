@@ -8,7 +8,7 @@ import { DTypeError, ShapeError, AutogradError, fmtShape } from "../core/errors.
 import { broadcastShapes, normAxis, numel, sameShape } from "../core/shape.ts";
 import type { BinaryOp, UnaryOp, View, ReduceOp } from "../backend/Backend.ts";
 import { getBackend } from "../backend/registry.ts";
-import { isGradEnabled, record } from "./autograd.ts";
+import { isGradEnabled, needsGrad, record } from "./autograd.ts";
 import { Tensor, type TensorLike } from "./Tensor.ts";
 
 export const backend = () => getBackend();
@@ -297,9 +297,25 @@ function gemmOperand(t: Tensor, batchShape: number[]): { trans: boolean; ld: num
 }
 
 export function matmul(a: Tensor, b: Tensor): Tensor {
+  return matmulImpl(a, b, false);
+}
+
+/**
+ * matmul(a, b).to(dtype), the product rounded to the operands' dtype and then cast. For bfloat16
+ * operands and a float32 result with no gradient to record (a decode step's logits) the GEMM writes
+ * the widened values itself, so neither a bfloat16 copy of the result nor a second pass over it
+ * exists.
+ */
+export function matmulTo(a: Tensor, b: Tensor, dtype: DType): Tensor {
+  if (dtype !== "float32" || promote(a.dtype, b.dtype) !== "bfloat16" || needsGrad(a, b)) return cast(matmul(a, b), dtype);
+  return matmulImpl(a, b, true);
+}
+
+/** matmul; widened: a float32 output holding the bfloat16 product (GemmArgs.roundToBf16). */
+function matmulImpl(a: Tensor, b: Tensor, widened: boolean): Tensor {
   if (a.ndim === 0 || b.ndim === 0) throw new ShapeError("matmul", `both arguments must be at least 1-D, got ${fmtShape(a.shape)} and ${fmtShape(b.shape)}`);
-  if (a.ndim === 1) return matmul(a.unsqueeze(0), b).squeeze(-2);
-  if (b.ndim === 1) return matmul(a, b.unsqueeze(1)).squeeze(-1);
+  if (a.ndim === 1) return matmulImpl(a.unsqueeze(0), b, widened).squeeze(-2);
+  if (b.ndim === 1) return matmulImpl(a, b.unsqueeze(1), widened).squeeze(-1);
   if (!isFloat(a.dtype) || !isFloat(b.dtype)) {
     throw new DTypeError("matmul", `expected floating point tensors, got ${a.dtype} and ${b.dtype}`);
   }
@@ -327,9 +343,9 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     ob = gemmOperand(tb, batchShape)!;
   }
   const batch = numel(batchShape);
-  const out = Tensor.uninit([...batchShape, m, n], dt);
+  const out = Tensor.uninit([...batchShape, m, n], widened ? "float32" : dt);
   if (m * n > 0) {
-    backend().gemm(ta.storage, tb.storage, out.storage, dt, dt, {
+    backend().gemm(ta.storage, tb.storage, out.storage, dt, out.dtype, {
       batch,
       m,
       n,
@@ -347,9 +363,10 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
       strideC: m * n,
       alpha: 1,
       beta: 0,
+      ...(widened ? { roundToBf16: true } : {}),
     });
   }
-  return record("matmul", [ta, tb], out);
+  return widened ? out : record("matmul", [ta, tb], out);
 }
 
 // ---- softmax -----------------------------------------------------------------------------------

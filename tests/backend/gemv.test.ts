@@ -83,3 +83,42 @@ test("gemv: out-of-bounds sizes throw instead of reading past the arrays", needs
     /gemv: w has 60 elements, needs 64/,
   );
 });
+
+test("gemm roundToBf16: a float32 C holds exactly the bfloat16 C widened (GEMV and GEMM paths, both backends)", needsKernels, () => {
+  const widen = (c: Uint16Array) => new Float32Array(Uint32Array.from(c, (u) => u << 16).buffer);
+  const same = (name: string, dtype: DType, a: GemmArgs, seed: number, be: typeof native | typeof ref) => {
+    const g = new Generator(seed);
+    const lenA = a.offsetA + (a.batch - 1) * a.strideA + (a.m - 1) * a.lda + a.k;
+    const lenB = a.offsetB + (a.batch - 1) * a.strideB + (a.n - 1) * a.ldb + a.k;
+    const lenC = a.offsetC + (a.batch - 1) * a.strideC + (a.m - 1) * a.ldc + a.n;
+    const A = randStorage(dtype, lenA, g);
+    const B = randStorage(dtype, lenB, g);
+    const bf = new Uint16Array(lenC);
+    be.gemm(A, B, bf, dtype, "bfloat16", a);
+    const f = new Float32Array(lenC).fill(Number.NaN); // untouched elements stay NaN in both
+    be.gemm(A, B, f, dtype, "float32", { ...a, roundToBf16: true });
+    const want = widen(bf);
+    for (let i = 0; i < lenC; i++) {
+      const w = want[i]!;
+      const written = i >= a.offsetC && (i - a.offsetC) % a.ldc < a.n;
+      if (written) assert.ok(Object.is(f[i], w), `${name}: element ${i} is ${f[i]}, the widened bfloat16 C holds ${w}`);
+      else assert.ok(Number.isNaN(f[i]), `${name}: element ${i} outside C was written`);
+    }
+  };
+  try {
+    for (const set of kernelSets) {
+      addon["quantUseKernels"]!(set);
+      for (const dtype of ["bfloat16", "float32"] as DType[]) {
+        for (const m of [1, 3]) same(`${set} ${dtype} gemv m=${m}`, dtype, args(m, 1037, 96, { ldc: 1040, offsetC: 1 }), m, native);
+      }
+    }
+  } finally {
+    addon["quantUseKernels"]!(null);
+  }
+  same("gemm m=7", "bfloat16", args(7, 130, 64), 4, native);
+  same("gemm not transposed", "bfloat16", args(2, 40, 24, { transB: false, ldb: 40 }), 5, native);
+  same("reference", "bfloat16", args(3, 21, 40, { ldc: 25, offsetC: 2 }), 6, ref);
+  for (const be of [native, ref]) {
+    assert.throws(() => be.gemm(new Uint16Array(64), new Uint16Array(64), new Float32Array(64), "bfloat16", "float32", args(5, 8, 8, { beta: 1, roundToBf16: true })), /roundToBf16 needs beta = 0/);
+  }
+});

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import "../../src/backend/index.ts";
 import { Generator } from "../../src/core/rng.ts";
 import {
   applyMinP,
@@ -100,6 +101,14 @@ describe("samplers", () => {
   it("greedy picks the first maximum", () => {
     assert.equal(greedy(f32([1, 5, 5, 2])), 1);
     assert.throws(() => greedy(f32([NEG, NEG])), /filtered out/);
+    assert.throws(() => greedy(new Float32Array(0)), /filtered out/);
+    assert.throws(() => greedy(f32([1, Number.NaN, 3])), /contain NaN \(at token 1\)/);
+    // a vocabulary-sized row: the vectorised pass and its tail
+    const big = new Float32Array(151_937).fill(-3);
+    big[151_936] = 2;
+    assert.equal(greedy(big), 151_936);
+    big[77_777] = 2;
+    assert.equal(greedy(big), 77_777);
   });
 
   it("multinomial follows the softmax and is reproducible per seed", () => {

@@ -93,6 +93,31 @@ for (const name of listBackends()) {
     assert.equal(T.tensor([1, 2], { dtype: "int32" }).add(0.5).dtype, "float32");
   });
 
+  test(`[${name}] matmulTo: matmul(a, b).to(dtype) bit for bit, in one GEMM without a gradient`, () => {
+    setDefaultBackend(name);
+    const g = new Generator(11);
+    for (const [m, n, k, batch] of [[1, 300, 64, []], [3, 33, 17, []], [9, 40, 24, []], [1, 20, 8, [2]]] as [number, number, number, number[]][]) {
+      const a = T.randn([...batch, m, k], { generator: g }).to("bfloat16");
+      const w = T.randn([n, k], { generator: g }).to("bfloat16");
+      const got = T.noGrad(() => T.matmulTo(a, w.T, "float32"));
+      const want = T.matmul(a, w.T).to("float32");
+      assert.equal(got.dtype, "float32");
+      assert.deepEqual(got.shape, want.shape);
+      assert.deepEqual(got.toArray(), want.toArray(), `[${batch}] ${m}x${k} @ ${k}x${n}`);
+    }
+    // With a gradient to record it is the matmul and the cast, and backpropagates through both.
+    const x = T.randn([2, 8], { generator: g }).to("bfloat16").detach().setRequiresGrad();
+    const w = T.randn([5, 8], { generator: g }).to("bfloat16");
+    const y = T.matmulTo(x, w.T, "float32");
+    assert.equal(y.dtype, "float32");
+    y.sum().backward();
+    assert.equal(x.grad!.dtype, "bfloat16");
+    assert.deepEqual(x.grad!.toArray(), T.ones([2, 5]).to("bfloat16").matmul(w).toArray());
+    // Other dtypes cast as .to() does.
+    const f = T.randn([2, 3], { generator: g });
+    assert.deepEqual(T.matmulTo(f, f.T, "bfloat16").toArray(), T.matmul(f, f.T).to("bfloat16").toArray());
+  });
+
   test(`[${name}] bad calls throw errors naming the op and the shapes`, () => {
     setDefaultBackend(name);
     assert.throws(() => T.add(T.zeros([2, 3]), T.zeros([4])), /add: shapes \[2, 3\] and \[4\] cannot be broadcast together/);

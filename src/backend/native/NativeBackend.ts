@@ -6,6 +6,7 @@
  */
 import { constants as bufferConstants } from "node:buffer";
 import { type DType, type Storage, setLargeArrayAllocator } from "../../core/dtype.ts";
+import { ShapeError } from "../../core/errors.ts";
 import type {
   AdamWArgs,
   AttentionArgs,
@@ -192,6 +193,15 @@ export class NativeBackend implements Backend {
   gemm(a: Storage, b: Storage, c: Storage, dtype: DType, cDtype: DType, args: GemmArgs): void {
     if (floatCode(dtype, a, b) === null || floatCode(cDtype, c) === null) return this.ref.gemm(a, b, c, dtype, cDtype, args);
     if (tryNativeGemv(this.addon, a, b, c, dtype, cDtype, args)) return; // decode-sized X W^T
+    if (args.roundToBf16 === true && cDtype === "float32") {
+      // The GEMM kernels store float32 or bfloat16: a bfloat16 C, then widened into c.
+      if (args.beta !== 0) throw new ShapeError("gemm", `roundToBf16 needs beta = 0, got ${args.beta}`);
+      const tmp = new Uint16Array(c.length);
+      nativeGemm(this.addon, a, b, tmp, dtype, "bfloat16", args);
+      const view = (data: Storage, dt: DType): View => ({ data, dtype: dt, shape: [args.batch, args.m, args.n], strides: [args.strideC, args.ldc, 1], offset: args.offsetC });
+      this.copy(view(tmp, "bfloat16"), view(c, "float32"));
+      return;
+    }
     nativeGemm(this.addon, a, b, c, dtype, cDtype, args);
   }
 

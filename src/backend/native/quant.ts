@@ -32,7 +32,9 @@ export function tryNativeGemv(addon: Addon, a: Storage, b: Storage, c: Storage, 
   const dc = code(dtype, a);
   const cc = code(cDtype, c);
   if (dc === null || cc === null || code(dtype, b) !== dc) return false;
-  addon["gemv"](a, b, c, dc, cc, m, args.n, args.k, args.lda, args.ldb, args.ldc, args.offsetA, args.offsetB, args.offsetC, args.alpha);
+  // y code 2: float32 rounded to bfloat16 (GemmArgs.roundToBf16)
+  const yc = args.roundToBf16 === true && cc === 0 ? 2 : cc;
+  addon["gemv"](a, b, c, dc, yc, m, args.n, args.k, args.lda, args.ldb, args.ldc, args.offsetA, args.offsetB, args.offsetC, args.alpha);
   return true;
 }
 

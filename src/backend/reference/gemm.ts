@@ -41,6 +41,8 @@ export function gemm(a: Storage, b: Storage, c: Storage, dtype: DType, cDtype: D
   checkStorage("gemm", "a", a, dtype);
   checkStorage("gemm", "b", b, dtype);
   checkStorage("gemm", "c", c, cDtype);
+  const round = args.roundToBf16 === true && cDtype !== "bfloat16";
+  if (round && beta !== 0) throw new ShapeError("gemm", `roundToBf16 needs beta = 0, got ${beta}`);
   if (batch === 0 || m === 0 || n === 0) return;
   checkMatrix("c", c.length, args.offsetC, args.strideC, batch, m, n, ldc);
   // Element (i, p) of op(A) is at offA + i * aI + p * aP; element (p, j) of op(B) at offB + p * bP + j * bJ.
@@ -79,7 +81,7 @@ export function gemm(a: Storage, b: Storage, c: Storage, dtype: DType, cDtype: D
         let r = alpha * acc[j]!;
         if (beta !== 0) r += beta * (cBf16 ? bf16ToF32(cu[rowC + j]!) : cf[rowC + j]!);
         if (cBf16) cu[rowC + j] = f32ToBf16(r);
-        else cf[rowC + j] = r;
+        else cf[rowC + j] = round ? bf16ToF32(f32ToBf16(r)) : r;
       }
     }
   }
