@@ -208,30 +208,34 @@ export class GenerationRun {
     const start = this.cache ? this.cached : 0;
     const T = total - start;
     const ids = new Int32Array(B * T);
-    const pos = new Int32Array(B * T);
-    const mask = new Int32Array(B * total);
-    for (let b = 0; b < B; b++) {
-      const seq = this.seqs[b]!;
-      const padLeft = this.padLeft[b]!;
-      for (let t = 0; t < T; t++) {
-        ids[b * T + t] = seq[start + t]!;
-        pos[b * T + t] = Math.max(0, start + t - padLeft);
+    for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) ids[b * T + t] = this.seqs[b]![start + t]!;
+    // Without left padding the mask is all ones and the positions are the model's own (past + t):
+    // neither is built, so a decode step does not rebuild and re-read them.
+    let padding: { attentionMask: Tensor; positionIds: Tensor } | null = null;
+    if (this.padLeft.some((p) => p > 0)) {
+      const pos = new Int32Array(B * T);
+      const mask = new Int32Array(B * total);
+      for (let b = 0; b < B; b++) {
+        const padLeft = this.padLeft[b]!;
+        for (let t = 0; t < T; t++) pos[b * T + t] = Math.max(0, start + t - padLeft);
+        for (let j = padLeft; j < total; j++) mask[b * total + j] = 1;
       }
-      for (let j = padLeft; j < total; j++) mask[b * total + j] = 1;
+      padding = { attentionMask: tensor(mask, { shape: [B, total], dtype: "int32" }), positionIds: tensor(pos, { shape: [B, T], dtype: "int32" }) };
     }
     const out: Tensor = this.model.forward(tensor(ids, { shape: [B, T], dtype: "int32" }), {
       ...(this.cache ? { cache: this.cache } : {}),
-      attentionMask: tensor(mask, { shape: [B, total], dtype: "int32" }),
-      positionIds: tensor(pos, { shape: [B, T], dtype: "int32" }),
+      ...padding,
+      logitsToKeep: 1,
       ...(this.fused ? {} : { fused: false }),
     });
-    if (out.ndim !== 3 || out.shape[0] !== B || out.shape[1] !== T) {
-      throw new GraftError(`generate: the model returned logits of shape [${out.shape.join(", ")}], expected [${B}, ${T}, V]`);
+    // The last position's logits, or every position's from a model that ignores logitsToKeep.
+    if (out.ndim !== 3 || out.shape[0] !== B || (out.shape[1] !== 1 && out.shape[1] !== T)) {
+      throw new GraftError(`generate: the model returned logits of shape [${out.shape.join(", ")}], expected [${B}, 1, V] or [${B}, ${T}, V]`);
     }
     this.cached = total;
-    // A fresh output of this forward (a cast or a gathered copy, or the head's own result), so it is
+    // A fresh output of this forward (the head's own result, a cast or a gathered copy), so it is
     // handed out as it is, without another copy of the B x V floats.
-    const last = out.select(1, T - 1).to("float32").contiguous();
+    const last = out.shape[1] === 1 && out.dtype === "float32" && out.isContiguous ? out : out.select(1, out.shape[1]! - 1).to("float32").contiguous();
     return last.data() as Float32Array;
   }
 }

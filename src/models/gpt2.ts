@@ -10,6 +10,7 @@ import { Dropout, type Embedding, LayerNorm, type Linear, Module, ModuleList, in
 import * as T from "../tensor/index.ts";
 import type { Tensor } from "../tensor/index.ts";
 import { type CausalLM, type ForwardOptions, KVCache, type ModelConfig, type ModelEntry, ModelError, idsShape, keyMaskOf, positionIdsOf } from "./types.ts";
+import { lmLogits } from "./head.ts";
 import { embedding, initWeights, linear } from "./weights.ts";
 
 // ---- Config ----------------------------------------------------------------------------------
@@ -234,9 +235,7 @@ export class GPT2LMHeadModel extends Module implements CausalLM {
   }
 
   forward(inputIds: Tensor, opts: ForwardOptions = {}): Tensor {
-    const h = this.transformer.forward(inputIds, opts);
-    const logits = this.lm_head ? this.lm_head.forward(h) : T.matmul(h, this.transformer.wte.weight.T);
-    return opts.upcastLogits === false ? logits : logits.to("float32");
+    return lmLogits(this.transformer.forward(inputIds, opts), this.lm_head, this.transformer.wte.weight, opts);
   }
 
   newCache(batch: number, maxLength?: number): KVCache {

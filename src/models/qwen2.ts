@@ -13,6 +13,7 @@ import * as T from "../tensor/index.ts";
 import { type Tensor, isGradEnabled } from "../tensor/index.ts";
 import { type RopeConfig, type RopeScaling, applyRope, scaledInvFreq } from "./rope.ts";
 import { type CausalLM, type CreateOptions, type ForwardOptions, KVCache, type ModelConfig, type ModelEntry, ModelError, idsShape, keyMaskOf, positionIdsOf } from "./types.ts";
+import { lmLogits } from "./head.ts";
 import { embedding, initWeights, linear, withEmptyWeights } from "./weights.ts";
 
 // ---- Config ----------------------------------------------------------------------------------
@@ -339,15 +340,7 @@ export class Qwen2ForCausalLM extends Module implements CausalLM {
   }
 
   forward(inputIds: Tensor, opts: ForwardOptions = {}): Tensor {
-    const h = this.model.forward(inputIds, opts);
-    const head = this.lm_head;
-    if (head && (Object.getPrototypeOf(head) !== Linear.prototype || head.bias)) {
-      const logits = head.forward(h); // a wrapped head (adapters) runs its own forward
-      return opts.upcastLogits === false ? logits : logits.to("float32");
-    }
-    const w = (head ? head.weight : this.model.embed_tokens.weight).T;
-    // matmulTo: the bfloat16 logits widened by the GEMM itself, without a bfloat16 copy to cast
-    return opts.upcastLogits === false ? T.matmul(h, w) : T.matmulTo(h, w, "float32");
+    return lmLogits(this.model.forward(inputIds, opts), this.lm_head, this.model.embed_tokens.weight, opts);
   }
 
   newCache(batch: number, maxLength?: number): KVCache {

@@ -80,6 +80,12 @@ export interface ForwardOptions {
    */
   upcastLogits?: boolean;
   /**
+   * Logits of only the last N positions ([B, N, V]; HF's logits_to_keep): generation needs the last
+   * one, and a 128-token prompt then skips 127 rows of the head. A model may ignore it and return
+   * all T positions. Default: every position.
+   */
+  logitsToKeep?: number;
+  /**
    * Run a no-grad decode step (a few new positions, a preallocated cache) as one fused kernel per
    * layer where the model has one (default true); false runs every op separately, as training does.
    */

@@ -197,6 +197,30 @@ test("KV cache: token-by-token and chunked decoding equal the full prefill (qwen
   }
 });
 
+test("logitsToKeep: the last N positions' logits, bit for bit those of the full forward (qwen2, llama, gpt2; float32, bfloat16)", () => {
+  const prompt = [
+    [5, 17, 33, 2, 81, 40],
+    [7, 7, 1, 90, 12, 3],
+  ];
+  for (const cfg of [QWEN2, LLAMA, GPT2]) {
+    for (const dtype of ["float32", "bfloat16"] as const) {
+      const m = (createModel(cfg, { seed: 6, dtype }) as unknown as CausalLM).eval();
+      noGrad(() => {
+        const full = m.forward(ids(prompt));
+        for (const keep of [1, 2, 6, 9]) {
+          const got = m.forward(ids(prompt), { logitsToKeep: keep });
+          const n = Math.min(keep, 6);
+          assert.deepEqual(got.shape, [2, n, 97], `${cfg.model_type} ${dtype} keep ${keep}`);
+          assert.equal(got.dtype, "float32");
+          assert.deepEqual(got.toArray(), full.slice(1, 6 - n, 6).toArray(), `${cfg.model_type} ${dtype} keep ${keep}`);
+        }
+        assert.deepEqual(m.forward(ids(prompt), { logitsToKeep: 1, upcastLogits: false }).dtype, dtype);
+        assert.throws(() => m.forward(ids(prompt), { logitsToKeep: 0 }), /logitsToKeep must be a positive integer, got 0/);
+      });
+    }
+  }
+});
+
 test("KVCache: capacity, crop, clone, reset", () => {
   const c = new KVCache(1, 1, 2, 4, 5);
   const k = T.randn([1, 2, 3, 4]);
