@@ -237,7 +237,9 @@ static void reduceTyped(int op, const T* x, int64_t o0, int64_t o1, int64_t n, i
           float s = hsum(a0 + a1);
           fromF(op == kMean ? s / static_cast<float>(n) : s, static_cast<T*>(outv) + o);
         } else {
-          vi nan = vi{} + 0;
+          // One pass: each lane keeps its extreme and (arg ops) the first index it was seen at.
+          vi nan = vi{} + 0, lane = vi{} + 0;
+          for (int l = 0; l < W; l++) lane[l] = l;
           for (int64_t j = 0; j < n; j += W) {
             int64_t k = chunk(n, j);
             vf v = ldS(base + j, 1, k);
@@ -245,20 +247,31 @@ static void reduceTyped(int op, const T* x, int64_t o0, int64_t o1, int64_t n, i
               for (int64_t l = k; l < W; l++) v[l] = fill;
             }
             nan |= v != v;
-            acc = isMax ? vmax(acc, v) : vmin(acc, v);
+            if (isArg) {
+              const vi m = isMax ? (v > acc) : (v < acc);
+              acc = m ? v : acc;
+              idx = m ? (lane + static_cast<int32_t>(j)) : idx;
+            } else {
+              acc = isMax ? vmax(acc, v) : vmin(acc, v);
+            }
           }
           bool anyNan = false;
           for (int l = 0; l < W; l++) anyNan = anyNan || nan[l] != 0;
           float best = isMax ? hmax(acc) : -hmax(-acc);
           // A NaN is the extreme (torch semantics): max/min return it, argmax/argmin its first index.
-          int64_t at = 0;
-          for (int64_t j = 0; j < n; j++) {
-            float v = toF(base[j]);
-            if (anyNan ? v != v : v == best) {
-              at = j;
-              best = v;
-              break;
+          // Otherwise the first index of the extreme is the least index among the lanes holding it.
+          int64_t at = n;
+          if (anyNan) {
+            for (int64_t j = 0; j < n; j++) {
+              if (toF(base[j]) != toF(base[j])) {
+                at = j;
+                best = toF(base[j]);
+                break;
+              }
             }
+          } else if (isArg) {
+            for (int l = 0; l < W; l++)
+              if (acc[l] == best && idx[l] < at) at = idx[l];
           }
           if (isArg) static_cast<int32_t*>(outv)[o] = static_cast<int32_t>(at);
           else fromF(best, static_cast<T*>(outv) + o);

@@ -212,6 +212,32 @@ describe("native backend vs reference", { skip }, () => {
     }
   });
 
+  test("argmax / argmin / max of one row: first of tied extremes in different lanes, NaN, all -Infinity", () => {
+    const row = (n: number, set: Record<number, number>, fill = 0) => {
+      const x = new Float32Array(n).fill(fill);
+      for (const [i, v] of Object.entries(set)) x[Number(i)] = v;
+      return x;
+    };
+    const cases: [string, Float32Array][] = [
+      ["tie, the later index in a lower lane", row(100, { 20: 5, 35: 5 })],
+      ["tie in one lane", row(100, { 3: 5, 67: 5 })],
+      ["maximum in the tail", row(37, { 36: 1 })],
+      ["NaN after the maximum", row(100, { 10: 9, 50: Number.NaN, 70: Number.NaN })],
+      ["all -Infinity", row(45, {}, -Infinity)],
+      ["shorter than a vector", row(5, { 1: -1, 4: -1 }, 2)],
+    ];
+    for (const [name, x] of cases) {
+      for (const op of ["argmax", "argmin", "max"] as ReduceOp[]) {
+        const outs = [native!, ref].map((be) => {
+          const out = op === "max" ? new Float32Array(1) : new Int32Array(1);
+          be.reduce(op, x, "float32", 1, x.length, 1, out);
+          return out[0]!;
+        });
+        assert.ok(Object.is(outs[0], outs[1]), `${name} ${op}: native ${outs[0]}, reference ${outs[1]}`);
+      }
+    }
+  });
+
   test("softmax and log-softmax forward and backward", () => {
     for (const dtype of FLOATS) {
       for (const log of [false, true]) {
