@@ -1,7 +1,7 @@
 /** Samplers: pick the next token from one row of (processed) logits. */
+import { getBackend } from "../backend/registry.ts";
 import { GraftError } from "../core/errors.ts";
 import type { Generator } from "../core/rng.ts";
-import { Tensor } from "../tensor/index.ts";
 import { softmaxRow } from "./logitsProcessors.ts";
 
 /**
@@ -9,7 +9,9 @@ import { softmaxRow } from "./logitsProcessors.ts";
  * argmax: a vocabulary of 150k logits is one vectorised pass, not a JS loop.
  */
 export function greedy(logits: Float32Array): number {
-  const best = logits.length === 0 ? -1 : (new Tensor(logits, "float32", [logits.length]).argmax().item() as number);
+  const at = new Int32Array(1).fill(-1);
+  if (logits.length > 0) getBackend().reduce("argmax", logits, "float32", 1, logits.length, 1, at);
+  const best = at[0]!;
   const max = best < 0 ? -Infinity : logits[best]!;
   if (Number.isNaN(max)) throw new GraftError(`greedy: the logits contain NaN (at token ${best})`);
   if (max === -Infinity) throw new GraftError("greedy: every token was filtered out (all logits are -Infinity)");
