@@ -1,6 +1,8 @@
 // N-API bindings of the elementwise kernels (copy, fill, unary, unaryBackward, binary, where) and
 // reduce, plus the add-on's registerOps entry and the ISA selection of the kernel table.
 #include <algorithm>
+#include <cstring>
+#include <vector>
 
 #include "cpu.h"
 #include "ops_binding.h"
@@ -164,6 +166,42 @@ napi_value Reduce(napi_env env, napi_callback_info info) {
   if (!a.ok()) return undefinedValue(env);
   const OpsKernels& k = kernels();
   const int64_t total = outer * n * inner;
+  const int nt = numThreads();
+  if (outer == 1 && inner == 1 && nt > 1 && n >= (1 << 16) && op >= kMax) {
+    // One long row (a vocabulary's logits): each thread reduces a slice, then the slices' extremes
+    // are combined (the first NaN wins, else the extreme, ties to the earlier slice).
+    std::vector<int32_t> at(static_cast<size_t>(nt), 0);
+    const int64_t slice = (n + nt - 1) / nt;
+    const size_t es = dtSize(dt);
+    parallelFor(nt, 1, [&](int64_t c0, int64_t c1, int) {
+      for (int64_t c = c0; c < c1; c++) {
+        const int64_t j0 = c * slice, len = std::min(n, j0 + slice) - j0;
+        if (len <= 0) continue;
+        int32_t i = 0;
+        const char* base = static_cast<const char*>(x) + j0 * es;
+        if (isArg) k.reduce(op, base, dt, 0, 1, len, 1, 0, 1, &i);
+        else k.reduce(kArgmax + (op - kMax), base, dt, 0, 1, len, 1, 0, 1, &i);  // max -> argmax, min -> argmin
+        at[static_cast<size_t>(c)] = static_cast<int32_t>(j0 + i);
+      }
+    });
+    auto value = [&](int64_t j) {
+      if (dt == DT::F32) return static_cast<const float*>(x)[j];
+      const uint32_t u = static_cast<uint32_t>(static_cast<const uint16_t*>(x)[j]) << 16;
+      float f;
+      std::memcpy(&f, &u, 4);
+      return f;
+    };
+    const bool isMax = op == kMax || op == kArgmax;
+    int64_t best = at[0];
+    for (int c = 1; c < nt && c * slice < n; c++) {
+      const float b = value(best), v = value(at[static_cast<size_t>(c)]);
+      if (b != b) break;
+      if (v != v || (isMax ? v > b : v < b)) best = at[static_cast<size_t>(c)];
+    }
+    if (isArg) static_cast<int32_t*>(out)[0] = static_cast<int32_t>(best);
+    else std::memcpy(out, static_cast<const char*>(x) + best * es, es);
+    return undefinedValue(env);
+  }
   if (outer < numThreads() && inner >= 256 && total > 32768) {
     // few, wide outer slices (e.g. a column sum): split the inner axis in 64-column strips
     const int64_t strips = (inner + 63) / 64;

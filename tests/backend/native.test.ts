@@ -196,7 +196,8 @@ describe("native backend vs reference", { skip }, () => {
 
   test("reduce over the middle axis, all ops", () => {
     const ops: ReduceOp[] = ["sum", "mean", "max", "min", "argmax", "argmin"];
-    const shapes = [[3, 4865, 1], [5, 7, 33], [1, 33, 1], [2, 1, 7], [4, 130, 70], [1, 200, 700]];
+    // [1, 70001, 1]: one long row, split over the threads
+    const shapes = [[3, 4865, 1], [5, 7, 33], [1, 33, 1], [2, 1, 7], [4, 130, 70], [1, 200, 700], [1, 70001, 1]];
     for (const dtype of FLOATS) {
       for (const op of ops) {
         for (const [outer, n, inner] of shapes) {
@@ -225,6 +226,12 @@ describe("native backend vs reference", { skip }, () => {
       ["NaN after the maximum", row(100, { 10: 9, 50: Number.NaN, 70: Number.NaN })],
       ["all -Infinity", row(45, {}, -Infinity)],
       ["shorter than a vector", row(5, { 1: -1, 4: -1 }, 2)],
+      // long rows are split over the threads: the extreme in each half, ties and NaN across slices
+      ["long row, tie across slices", row(150_001, { 70_000: 4, 140_000: 4 })],
+      ["long row, the later slice larger", row(150_001, { 70_000: 4, 140_000: 5 })],
+      ["long row, NaN in the later slice", row(150_001, { 70_000: 4, 140_000: Number.NaN })],
+      ["long row, NaN in both", row(150_001, { 3: Number.NaN, 140_000: Number.NaN })],
+      ["long row, all -Infinity", row(150_001, {}, -Infinity)],
     ];
     for (const [name, x] of cases) {
       for (const op of ["argmax", "argmin", "max"] as ReduceOp[]) {
