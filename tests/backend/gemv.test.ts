@@ -25,13 +25,17 @@ function out(dtype: DType, n: number): Storage {
   return dtype === "float32" ? new Float32Array(n) : new Uint16Array(n);
 }
 
-function check(name: string, dtype: DType, cDtype: DType, a: GemmArgs, seed: number): void {
+/** Random A and B for a problem (seeded) and the length of storage its C needs. */
+function operands(dtype: DType, a: GemmArgs, seed: number): { A: Storage; B: Storage; lenC: number } {
   const g = new Generator(seed);
   const lenA = a.offsetA + (a.batch - 1) * a.strideA + (a.m - 1) * a.lda + a.k;
   const lenB = a.offsetB + (a.batch - 1) * a.strideB + (a.n - 1) * a.ldb + a.k;
   const lenC = a.offsetC + (a.batch - 1) * a.strideC + (a.m - 1) * a.ldc + a.n;
-  const A = randStorage(dtype, lenA, g);
-  const B = randStorage(dtype, lenB, g);
+  return { A: randStorage(dtype, lenA, g), B: randStorage(dtype, lenB, g), lenC };
+}
+
+function check(name: string, dtype: DType, cDtype: DType, a: GemmArgs, seed: number): void {
+  const { A, B, lenC } = operands(dtype, a, seed);
   const got = out(cDtype, lenC);
   const want = out(cDtype, lenC);
   native.gemm(A, B, got, dtype, cDtype, a);
@@ -87,12 +91,7 @@ test("gemv: out-of-bounds sizes throw instead of reading past the arrays", needs
 test("gemm roundToBf16: a float32 C holds exactly the bfloat16 C widened (GEMV and GEMM paths, both backends)", needsKernels, () => {
   const widen = (c: Uint16Array) => new Float32Array(Uint32Array.from(c, (u) => u << 16).buffer);
   const same = (name: string, dtype: DType, a: GemmArgs, seed: number, be: typeof native | typeof ref) => {
-    const g = new Generator(seed);
-    const lenA = a.offsetA + (a.batch - 1) * a.strideA + (a.m - 1) * a.lda + a.k;
-    const lenB = a.offsetB + (a.batch - 1) * a.strideB + (a.n - 1) * a.ldb + a.k;
-    const lenC = a.offsetC + (a.batch - 1) * a.strideC + (a.m - 1) * a.ldc + a.n;
-    const A = randStorage(dtype, lenA, g);
-    const B = randStorage(dtype, lenB, g);
+    const { A, B, lenC } = operands(dtype, a, seed);
     const bf = new Uint16Array(lenC);
     be.gemm(A, B, bf, dtype, "bfloat16", a);
     const f = new Float32Array(lenC).fill(Number.NaN); // untouched elements stay NaN in both
