@@ -184,17 +184,10 @@ napi_value Reduce(napi_env env, napi_callback_info info) {
         at[static_cast<size_t>(c)] = static_cast<int32_t>(j0 + i);
       }
     });
-    auto value = [&](int64_t j) {
-      if (dt == DT::F32) return static_cast<const float*>(x)[j];
-      const uint32_t u = static_cast<uint32_t>(static_cast<const uint16_t*>(x)[j]) << 16;
-      float f;
-      std::memcpy(&f, &u, 4);
-      return f;
-    };
     const bool isMax = op == kMax || op == kArgmax;
     int64_t best = at[0];
     for (int c = 1; c < nt && c * slice < n; c++) {
-      const float b = value(best), v = value(at[static_cast<size_t>(c)]);
+      const float b = elementF32(x, dt, best), v = elementF32(x, dt, at[static_cast<size_t>(c)]);
       if (b != b) break;
       if (v != v || (isMax ? v > b : v < b)) best = at[static_cast<size_t>(c)];
     }

@@ -3,6 +3,7 @@
 #pragma once
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,23 @@
 namespace graft {
 
 inline size_t dtSize(DT dt) { return dt == DT::BF16 ? 2 : 4; }
+
+inline float bf16ToF32(uint16_t b) {
+  uint32_t u = static_cast<uint32_t>(b) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+inline uint16_t f32ToBf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40);
+  return static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+// Element `at` of a float32 or bfloat16 array, as float.
+inline float elementF32(const void* base, DT dt, int64_t at) {
+  return dt == DT::F32 ? static_cast<const float*>(base)[at] : bf16ToF32(static_cast<const uint16_t*>(base)[at]);
+}
 inline const char* dtName(DT dt) { return dt == DT::F32 ? "float32" : dt == DT::BF16 ? "bfloat16" : "int32"; }
 
 // dtype code argument: 0 float32, 1 bfloat16, 2 int32 (only where `allowInt`).

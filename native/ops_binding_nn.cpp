@@ -9,18 +9,6 @@
 namespace graft {
 namespace {
 
-inline float bf16ToF32(uint16_t b) {
-  uint32_t u = static_cast<uint32_t>(b) << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-inline uint16_t f32ToBf16(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40);
-  return static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
-}
 
 int64_t rowGrain(int64_t C) { return std::max<int64_t>(1, 32768 / std::max<int64_t>(C, 1)); }
 
@@ -321,9 +309,7 @@ napi_value EmbeddingBackward(napi_env env, napi_callback_info info) {
   }
   const int64_t groups = static_cast<int64_t>(starts.size());
   starts.push_back(N);
-  auto get = [&](const void* base, int64_t at) {
-    return dt == DT::F32 ? static_cast<const float*>(base)[at] : bf16ToF32(static_cast<const uint16_t*>(base)[at]);
-  };
+  auto get = [&](const void* base, int64_t at) { return elementF32(base, dt, at); };
   parallelFor(groups, std::max<int64_t>(1, 32768 / std::max<int64_t>(C * N / groups, 1)), [&](int64_t g0, int64_t g1, int) {
     std::vector<float> acc(C);
     for (int64_t grp = g0; grp < g1; grp++) {
